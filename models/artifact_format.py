@@ -1,0 +1,137 @@
+"""The artifact directory contract: the one place that names files, signatures and manifest keys.
+
+The trainer writes ``<root>/<version>/`` and then ``<root>/LATEST``; the server reads them. Both
+import this module, so writer and reader cannot drift apart. It imports nothing heavy.
+
+Item rows: every per-item array (``item_embeddings.npy``, ``popularity.npy``, session scores,
+ScaNN neighbour ids) is indexed by the row of the item in ``vocab/items.txt``. Users likewise
+follow ``vocab/users.txt``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FORMAT_VERSION = 1
+
+LATEST = "LATEST"
+MANIFEST = "manifest.json"
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+PLOTS_DIR = "plots"
+
+USER_VOCAB = "vocab/users.txt"
+ITEM_VOCAB = "vocab/items.txt"
+ITEMS = "items.parquet"  # item_id, title, genres (list of str): the catalog, at least the ITEM_VOCAB items
+USERS = "users.parquet"  # user features, in USER_VOCAB order; see user_feature_arrays
+POPULARITY = "popularity.npy"  # float32 (n_items,): training interaction counts
+SEEN = "seen.npz"  # CSR of items each user interacted with in training: indptr (n_users+1,), indices
+ITEM_EMBEDDINGS = "item_embeddings.npy"  # float32 (n_items, dim): candidate tower output
+SCANN_DIR = "scann"  # scann_ops_pybind searcher over ITEM_EMBEDDINGS (dot product)
+
+QUERY_MODEL = "saved_models/query"
+RANKING_MODEL = "saved_models/ranking"
+SESSION_MODEL = "saved_models/session"
+
+# Serving signatures. User features travel explicitly so that a user's recent items or
+# demographics can change without retraining; catalog features live inside the models.
+#   QUERY_SIGNATURE:   USER_FEATURES                      -> {"embedding": float32 (B, dim)}
+#   RANKING_SIGNATURE: USER_FEATURES + item_ids (B, N)    -> {"rating": float32 (B, N)}
+#   SESSION_SIGNATURE: item_ids (B, T), right-padded "" -> {"scores": float32 (B, n_session_items)}
+QUERY_SIGNATURE = "embed_users"
+RANKING_SIGNATURE = "predict_ratings"
+SESSION_SIGNATURE = "next_item_scores"
+# name -> dtype and rank of each user feature input; strings are raw ids, "" means unknown.
+USER_FEATURES: dict[str, tuple[str, int]] = {
+    "user_id": ("string", 1),
+    "age": ("float32", 1),
+    "gender": ("string", 1),
+    "occupation": ("string", 1),
+    "recent_items": ("string", 2),  # (B, H) the user's latest training items, right-padded ""
+}
+PAD_ID = ""
+
+# Inputs and the outputs the in-memory models gave for them at export; the server recomputes them
+# with the loaded SavedModels and refuses a version that disagrees (a wrong or corrupt export).
+PROBES = "probes.json"
+PROBE_TOLERANCE = 1e-3
+SESSION_ITEM_VOCAB = "vocab/session_items.txt"  # the session model's own item vocabulary
+SESSION_POPULARITY = "session_popularity.npy"  # float32 (n_session_items,): training occurrence counts
+
+REQUIRED_FILES = (
+    MANIFEST, USER_VOCAB, ITEM_VOCAB, ITEMS, USERS, POPULARITY, SEEN, ITEM_EMBEDDINGS,
+    SESSION_ITEM_VOCAB, SESSION_POPULARITY, PROBES,
+    f"{SCANN_DIR}/scann_config.pb",
+    f"{QUERY_MODEL}/saved_model.pb", f"{RANKING_MODEL}/saved_model.pb", f"{SESSION_MODEL}/saved_model.pb",
+)
+
+_VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class ArtifactError(RuntimeError):
+    """Artifacts that are missing, incomplete or inconsistent; the message names what and where."""
+
+
+def check_version_name(version: str) -> str:
+    if not _VERSION_PATTERN.match(version):
+        raise ArtifactError(f"invalid model version name {version!r}")
+    return version
+
+
+def read_latest(root: Path) -> str:
+    latest = root / LATEST
+    try:
+        version = latest.read_text(encoding="utf-8").strip()
+    except FileNotFoundError as error:
+        raise ArtifactError(f"no {LATEST} file in {root}: train a model first (recsys-train)") from error
+    return check_version_name(version)
+
+
+def read_vocab(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").split("\n")[:-1]
+
+
+def write_vocab(path: Path, ids: list[str]) -> None:
+    for value in ids:
+        if "\n" in value or value == PAD_ID:
+            raise ValueError(f"id {value!r} cannot be stored in a vocabulary file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{value}\n" for value in ids), encoding="utf-8")
+
+
+def read_manifest(version_dir: Path) -> dict[str, Any]:
+    """Check that every required file exists and the format is ours, and return the manifest."""
+    missing = [name for name in REQUIRED_FILES if not (version_dir / name).exists()]
+    if missing:
+        raise ArtifactError(f"artifact version {version_dir} is incomplete; missing: {', '.join(missing)}")
+    try:
+        manifest = json.loads((version_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ArtifactError(f"unreadable {MANIFEST} in {version_dir}: {error}") from error
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{version_dir} has artifact format {manifest.get('format_version')!r}; this build reads {FORMAT_VERSION}"
+        )
+    return manifest
+
+
+def user_feature_arrays(users: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Rows of ``USERS`` (user_id, age, gender, occupation, recent_items) -> the user inputs of the
+    query and ranking signatures, one row per frame row."""
+    width = max(1, max((len(items) for items in users["recent_items"]), default=1))
+    recent = np.full((len(users), width), PAD_ID, dtype=object)
+    for row, items in enumerate(users["recent_items"]):
+        recent[row, : len(items)] = list(items)
+    return {
+        "user_id": users["user_id"].to_numpy(dtype=object),
+        "age": users["age"].to_numpy(dtype=np.float32),
+        "gender": users["gender"].to_numpy(dtype=object),
+        "occupation": users["occupation"].to_numpy(dtype=object),
+        "recent_items": recent,
+    }

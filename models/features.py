@@ -1,0 +1,143 @@
+"""Feature lookups and encoders shared by the retrieval and ranking models.
+
+``FeatureEncoder`` turns raw ids and values into indices inside the TensorFlow graph, so training
+and the exported signatures use the same mapping. ``UserEncoder`` and ``ItemEncoder`` turn those
+indices into one vector per user and per item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from models.vocabulary import AGE_BOUNDARIES, ItemFeatureTables, Vocabularies
+
+Features = Mapping[str, tf.Tensor]
+USER_INDEX_KEYS = ("user", "gender", "occupation", "age_bucket", "recent_items")
+
+
+def lookup_table(values: tuple[str, ...]) -> tf.lookup.StaticHashTable:
+    """String id -> index ``position + 1``; anything else -> 0 (padding / unknown)."""
+    keys = tf.constant(list(values) or ["\x00"], dtype=tf.string)
+    indices = tf.range(1, tf.size(keys, out_type=tf.int64) + 1, dtype=tf.int64)
+    return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, indices), default_value=0)
+
+
+class FeatureEncoder(tf.Module):
+    """Raw features -> indices (0 for padding and for anything not in the training vocabulary)."""
+
+    def __init__(self, vocab: Vocabularies) -> None:
+        super().__init__(name="feature_encoder")
+        self.user_table = lookup_table(vocab.users)
+        self.item_table = lookup_table(vocab.items)
+        self.gender_table = lookup_table(vocab.genders)
+        self.occupation_table = lookup_table(vocab.occupations)
+        self.age_boundaries = tf.constant(AGE_BOUNDARIES, dtype=tf.float32)
+
+    def items(self, item_ids: tf.Tensor) -> tf.Tensor:
+        return tf.cast(self.item_table.lookup(item_ids), tf.int32)
+
+    def users(self, raw: Features) -> dict[str, tf.Tensor]:
+        age = tf.cast(raw["age"], tf.float32)
+        bucket = tf.searchsorted(self.age_boundaries, tf.where(tf.math.is_nan(age), 0.0, age), side="right") + 1
+        return {
+            "user": tf.cast(self.user_table.lookup(raw["user_id"]), tf.int32),
+            "gender": tf.cast(self.gender_table.lookup(raw["gender"]), tf.int32),
+            "occupation": tf.cast(self.occupation_table.lookup(raw["occupation"]), tf.int32),
+            "age_bucket": tf.where(tf.math.is_nan(age), 0, tf.cast(bucket, tf.int32)),
+            "recent_items": self.items(raw["recent_items"]),
+        }
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    id_dim: int = 32  # user / item id embedding size
+    feature_dim: int = 8  # size of each side-feature embedding
+    use_user_features: bool = True  # gender, occupation, age bucket
+    use_history: bool = True  # mean of the user's recent item embeddings
+    use_item_features: bool = True  # genres and title tokens
+    l2: float = 0.0  # L2 penalty on the id embeddings
+
+
+def _masked_mean(vectors: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """Mean over axis -2 of ``vectors`` (..., L, d) where ``mask`` (..., L) is true."""
+    weights = tf.cast(mask, vectors.dtype)[..., tf.newaxis]
+    return tf.reduce_sum(vectors * weights, axis=-2) / tf.maximum(tf.reduce_sum(weights, axis=-2), 1.0)
+
+
+class UserEncoder(tf.keras.layers.Layer):
+    """User indices -> (B, d): id embedding, demographics, and the mean embedding of recent items.
+
+    When ``exclude_item`` is given, that item is left out of the history mean, so a training example
+    never sees its own target (at serving time the candidates are unseen items anyway).
+    """
+
+    def __init__(self, sizes: Mapping[str, int], config: EncoderConfig, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        regularizer = tf.keras.regularizers.l2(config.l2) if config.l2 else None
+        self.user_embedding = tf.keras.layers.Embedding(sizes["users"], config.id_dim,
+                                                        embeddings_regularizer=regularizer)
+        if config.use_user_features:
+            self.gender_embedding = tf.keras.layers.Embedding(sizes["genders"], config.feature_dim)
+            self.occupation_embedding = tf.keras.layers.Embedding(sizes["occupations"], config.feature_dim)
+            self.age_embedding = tf.keras.layers.Embedding(sizes["age_buckets"], config.feature_dim)
+        if config.use_history:
+            self.history_embedding = tf.keras.layers.Embedding(sizes["items"], config.id_dim,
+                                                               embeddings_regularizer=regularizer)
+
+    def call(self, features: Features, exclude_item: tf.Tensor | None = None) -> tf.Tensor:
+        parts = [self.user_embedding(features["user"])]
+        if self.config.use_user_features:
+            parts += [self.gender_embedding(features["gender"]), self.occupation_embedding(features["occupation"]),
+                      self.age_embedding(features["age_bucket"])]
+        if self.config.use_history:
+            recent = features["recent_items"]  # (B, H)
+            mask = recent > 0
+            if exclude_item is not None:
+                mask &= recent != exclude_item[:, tf.newaxis]
+            parts.append(_masked_mean(self.history_embedding(recent), mask))
+        return tf.concat(parts, axis=-1)
+
+
+class ItemEncoder(tf.keras.layers.Layer):
+    """Item indices of any shape (...) -> (..., d): id embedding, genres and title tokens."""
+
+    def __init__(self, sizes: Mapping[str, int], tables: ItemFeatureTables, config: EncoderConfig, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        regularizer = tf.keras.regularizers.l2(config.l2) if config.l2 else None
+        self.item_embedding = tf.keras.layers.Embedding(sizes["items"], config.id_dim,
+                                                        embeddings_regularizer=regularizer)
+        if config.use_item_features:
+            # Catalog tables are weights, so they are saved with the model and never trained.
+            self.genre_table = self.add_weight(name="genre_table", shape=tables.genres.shape, trainable=False,
+                                               initializer=tf.constant_initializer(tables.genres))
+            self.token_table = self.add_weight(name="title_token_table", shape=tables.title_tokens.shape,
+                                               dtype=tf.int32, trainable=False,
+                                               initializer=tf.constant_initializer(tables.title_tokens))
+            self.genre_projection = tf.keras.layers.Dense(config.feature_dim, use_bias=False)
+            self.token_embedding = tf.keras.layers.Embedding(sizes["title_tokens"], config.feature_dim)
+
+    def call(self, items: tf.Tensor) -> tf.Tensor:
+        parts = [self.item_embedding(items)]
+        if self.config.use_item_features:
+            parts.append(self.genre_projection(tf.gather(self.genre_table, items)))
+            tokens = tf.gather(self.token_table, items)  # (..., T)
+            parts.append(_masked_mean(self.token_embedding(tokens), tokens > 0))
+        return tf.concat(parts, axis=-1)
+
+
+def dense_stack(widths: tuple[int, ...], dropout: float = 0.0, final_activation: str | None = None,
+                name: str | None = None) -> tf.keras.Sequential:
+    """ReLU layers of the given widths; the last layer uses ``final_activation``."""
+    layers: list[tf.keras.layers.Layer] = []
+    for position, width in enumerate(widths):
+        last = position == len(widths) - 1
+        layers.append(tf.keras.layers.Dense(width, activation=final_activation if last else "relu"))
+        if dropout and not last:
+            layers.append(tf.keras.layers.Dropout(dropout))
+    return tf.keras.Sequential(layers, name=name)

@@ -1,0 +1,115 @@
+"""Rating prediction: the deep ranking model and its matrix-factorization baseline.
+
+Both predict ``mean + b_user + b_item + interaction(user, item)``; they differ in the interaction term:
+MF uses the dot product of id embeddings (Koren et al. 2009), the deep model an MLP over user and item
+representations that include side features and the user's history (with an optional DCN cross
+layer, Wang et al. 2021). Inputs: the user index features (``models.features.USER_INDEX_KEYS``) and
+``item`` of shape (B,) or (B, N); output: ratings of the item's shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from models.features import EncoderConfig, Features, ItemEncoder, UserEncoder, dense_stack
+from models.vocabulary import ItemFeatureTables
+
+
+@dataclass(frozen=True)
+class RankingConfig:
+    encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(l2=1e-5))
+    hidden_widths: tuple[int, ...] = (128, 64)
+    use_cross: bool = True
+    dropout: float = 0.1
+    bias_l2: float = 1e-5
+    learning_rate: float = 0.001
+    batch_size: int = 256
+    epochs: int = 40  # upper bound; early stopping on validation RMSE picks the epoch
+    patience: int = 3
+
+
+@dataclass(frozen=True)
+class MFConfig:
+    dim: int = 32
+    l2: float = 1e-4
+    learning_rate: float = 0.003
+    batch_size: int = 256
+    epochs: int = 60
+    patience: int = 3
+
+
+class RatingModel(tfrs.Model):
+    """Shared parts: global mean, biases, MSE task; subclasses define ``interaction``."""
+
+    def __init__(self, sizes: Mapping[str, int], mean_rating: float, bias_l2: float) -> None:
+        super().__init__()
+        regularizer = tf.keras.regularizers.l2(bias_l2) if bias_l2 else None
+        self.mean_rating = tf.constant(mean_rating, dtype=tf.float32)
+        self.user_bias = tf.keras.layers.Embedding(sizes["users"], 1, embeddings_initializer="zeros",
+                                                   embeddings_regularizer=regularizer)
+        self.item_bias = tf.keras.layers.Embedding(sizes["items"], 1, embeddings_initializer="zeros",
+                                                   embeddings_regularizer=regularizer)
+        self.task = tfrs.tasks.Ranking(loss=tf.keras.losses.MeanSquaredError())
+
+    def interaction(self, features: Features, items: tf.Tensor, training: bool) -> tf.Tensor:
+        raise NotImplementedError
+
+    def call(self, features: Features, training: bool = False) -> tf.Tensor:
+        items = features["item"]
+        user_bias = self.user_bias(features["user"])[:, 0]  # (B,)
+        if items.shape.rank == 2:
+            user_bias = user_bias[:, tf.newaxis]
+        item_bias = self.item_bias(items)[..., 0]
+        return self.mean_rating + user_bias + item_bias + self.interaction(features, items, training)
+
+    def compute_loss(self, features: Features, training: bool = False) -> tf.Tensor:
+        predictions = self(features, training=training)
+        return self.task(labels=features["rating"], predictions=predictions, compute_metrics=not training)
+
+
+def _broadcast_to_items(user_vectors: tf.Tensor, items: tf.Tensor) -> tf.Tensor:
+    """(B, d) user vectors -> (B, N, d) when items are (B, N)."""
+    if items.shape.rank == 2:
+        return tf.repeat(user_vectors[:, tf.newaxis, :], tf.shape(items)[1], axis=1)
+    return user_vectors
+
+
+class MatrixFactorization(RatingModel):
+    def __init__(self, sizes: Mapping[str, int], mean_rating: float, config: MFConfig) -> None:
+        super().__init__(sizes, mean_rating, bias_l2=config.l2)
+
+        def factors(rows: int) -> tf.keras.layers.Embedding:
+            return tf.keras.layers.Embedding(rows, config.dim,
+                                             embeddings_regularizer=tf.keras.regularizers.l2(config.l2),
+                                             embeddings_initializer=tf.keras.initializers.RandomNormal(0.0, 0.01))
+
+        self.user_factors = factors(sizes["users"])
+        self.item_factors = factors(sizes["items"])
+
+    def interaction(self, features: Features, items: tf.Tensor, training: bool) -> tf.Tensor:
+        users = _broadcast_to_items(self.user_factors(features["user"]), items)
+        return tf.reduce_sum(users * self.item_factors(items), axis=-1)
+
+
+class DeepRankingModel(RatingModel):
+    def __init__(self, sizes: Mapping[str, int], item_tables: ItemFeatureTables, mean_rating: float,
+                 config: RankingConfig) -> None:
+        super().__init__(sizes, mean_rating, bias_l2=config.bias_l2)
+        self.config = config
+        self.user_encoder = UserEncoder(sizes, config.encoder)
+        self.item_encoder = ItemEncoder(sizes, item_tables, config.encoder)
+        self.cross = tfrs.layers.dcn.Cross() if config.use_cross else None
+        self.mlp = dense_stack((*config.hidden_widths, 1), dropout=config.dropout, name="mlp")
+
+    def interaction(self, features: Features, items: tf.Tensor, training: bool) -> tf.Tensor:
+        users = _broadcast_to_items(self.user_encoder(features), items)  # (B, [N,] du)
+        item_vectors = self.item_encoder(items)  # (B, [N,] di)
+        combined = tf.concat([users, item_vectors], axis=-1)
+        if self.cross is not None:
+            combined = self.cross(combined)
+        return self.mlp(combined, training=training)[..., 0]
