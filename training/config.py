@@ -1,0 +1,81 @@
+"""Training configuration: frozen dataclasses with every default in one place, overridable from the
+command line as ``--set section.field=value`` (unknown sections or fields are rejected)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from models.gru4rec import GRU4RecConfig
+from models.ranking import MFConfig, RankingConfig
+from models.retrieval import RetrievalConfig
+from training.synthetic import SyntheticConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = "synthetic"
+    sessions: str = "synthetic"
+    split: str = "random"  # random | temporal, for data without a split of its own
+    seed: int = 42
+    history_length: int = 50  # recent items per user fed to the query and ranking models
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    ranking: RankingConfig = field(default_factory=RankingConfig)
+    mf: MFConfig = field(default_factory=MFConfig)
+    gru4rec: GRU4RecConfig = field(default_factory=GRU4RecConfig)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _convert(raw: str, kind: Any, name: str) -> Any:
+    origin = typing.get_origin(kind)
+    try:
+        if kind is bool:
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(raw)
+            return raw.lower() in ("true", "1")
+        if kind in (int, float, str):
+            return kind(raw)
+        if origin is tuple:
+            return tuple(int(part) for part in raw.split(",") if part)
+        if origin is typing.Literal:
+            if raw not in typing.get_args(kind):
+                raise ValueError(raw)
+            return raw
+    except ValueError as error:
+        raise ConfigError(f"{name}={raw!r}: not a valid {getattr(kind, '__name__', kind)}") from error
+    raise ConfigError(f"{name} cannot be set from the command line")
+
+
+def apply_overrides(config: Any, overrides: list[str], prefix: str = "") -> Any:
+    """``["gru4rec.loss=bpr-max", "seed=7"]`` -> a new config with those fields replaced."""
+    hints = typing.get_type_hints(type(config))
+    nested: dict[str, list[str]] = {}
+    direct: dict[str, Any] = {}
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {override!r}: expected section.field=value")
+        head, dot, rest = key.partition(".")
+        names = {f.name for f in fields(config)}
+        if head not in names:
+            raise ConfigError(f"unknown setting {prefix}{head!r}; known: {', '.join(sorted(names))}")
+        if dot:
+            if not dataclasses.is_dataclass(getattr(config, head)):
+                raise ConfigError(f"{prefix}{head} has no fields")
+            nested.setdefault(head, []).append(f"{rest}={value}")
+        else:
+            direct[head] = _convert(value, hints[head], prefix + head)
+    for head, items in nested.items():
+        direct[head] = apply_overrides(getattr(config, head), items, prefix=f"{prefix}{head}.")
+    return replace(config, **direct)
+
+
+def as_json(config: Any) -> dict[str, Any]:
+    return json.loads(json.dumps(dataclasses.asdict(config), default=str))

@@ -1,0 +1,98 @@
+"""Metric definitions and the evaluation loops that apply them to any scorer.
+
+Retrieval (per user with test items; the user's training items are excluded from the ranking):
+  recall@K = |top-K ∩ test items| / |test items|, averaged over users;
+  ndcg@K   = sum over hits of 1 / log2(rank + 1), divided by the ideal over min(|test items|, K).
+Next item (per test event): the target's rank r among all items, ties counted against the target
+  ("conservative", as GRU4Rec's evaluation): recall@K = mean(r <= K), mrr@K = mean(1/r if r <= K else 0).
+Ratings: RMSE and MAE of predictions clipped to the rating range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from training.sequences import NextItemEvents
+
+# Scores every item index (column 0 is padding) for a batch of users or histories: (B, n_items + 1).
+UserScorer = Callable[[np.ndarray], np.ndarray]
+HistoryScorer = Callable[[np.ndarray], np.ndarray]
+
+
+def rmse(predictions: np.ndarray, ratings: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(predictions, np.float64) - ratings) ** 2)))
+
+
+def mae(predictions: np.ndarray, ratings: np.ndarray) -> float:
+    return float(np.mean(np.abs(np.asarray(predictions, np.float64) - ratings)))
+
+
+def rating_metrics(predictions: np.ndarray, ratings: np.ndarray, rating_range: tuple[float, float]) -> dict:
+    clipped = np.clip(predictions, *rating_range)
+    return {"rmse": rmse(clipped, ratings), "mae": mae(clipped, ratings)}
+
+
+def recall_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
+    return len(set(ranked[:k]) & relevant) / len(relevant)
+
+
+def ndcg_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
+    gains = sum(1.0 / np.log2(rank + 2) for rank, item in enumerate(ranked[:k]) if item in relevant)
+    ideal = sum(1.0 / np.log2(rank + 2) for rank in range(min(len(relevant), k)))
+    return gains / ideal
+
+
+def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of each row's k highest scores, best first (all columns when there are fewer)."""
+    k = min(k, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1)
+
+
+def conservative_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """1-based rank of each target in its row; items tied with the target rank ahead of it."""
+    target_scores = scores[np.arange(len(targets)), targets][:, np.newaxis]
+    return (scores >= target_scores).sum(axis=1)
+
+
+def next_item_metrics(ranks: np.ndarray, k: int = 20) -> dict[str, float]:
+    hit = ranks <= k
+    return {f"recall@{k}": float(hit.mean()), f"mrr@{k}": float(np.where(hit, 1.0 / ranks, 0.0).mean())}
+
+
+def evaluate_next_item(scorer: HistoryScorer, events: NextItemEvents, k: int = 20, batch_size: int = 512,
+                       label: str | None = None) -> dict[str, float]:
+    ranks = np.empty(len(events), dtype=np.int64)
+    batches = range(0, len(events), batch_size)
+    for start in tqdm(batches, desc=label, disable=None if label else True, leave=False):
+        stop = min(start + batch_size, len(events))
+        scores = np.array(scorer(events.histories[start:stop]), dtype=np.float32)
+        scores[:, 0] = -np.inf
+        ranks[start:stop] = conservative_ranks(scores, events.targets[start:stop])
+    return {**next_item_metrics(ranks, k), "events": len(events)}
+
+
+def evaluate_retrieval(scorer: UserScorer, test_items: dict[int, set[int]], seen: dict[int, np.ndarray],
+                       ks: Sequence[int] = (10, 100), ndcg_k: int = 10, batch_size: int = 256,
+                       label: str | None = None) -> dict[str, float]:
+    """``test_items``: user index -> held-out item indices; ``seen``: user index -> items to exclude."""
+    users = np.array(sorted(test_items), dtype=np.int32)
+    depth = max(*ks, ndcg_k)
+    sums = {**{f"recall@{k}": 0.0 for k in ks}, f"ndcg@{ndcg_k}": 0.0}
+    for start in tqdm(range(0, len(users), batch_size), desc=label, disable=None if label else True, leave=False):
+        batch = users[start:start + batch_size]
+        scores = np.array(scorer(batch), dtype=np.float32)
+        scores[:, 0] = -np.inf
+        for row, user in enumerate(batch):
+            scores[row, seen.get(int(user), [])] = -np.inf
+        ranked = top_k_indices(scores, depth)
+        for row, user in enumerate(batch):
+            relevant = test_items[int(user)]
+            for k in ks:
+                sums[f"recall@{k}"] += recall_at_k(ranked[row].tolist(), relevant, k)
+            sums[f"ndcg@{ndcg_k}"] += ndcg_at_k(ranked[row].tolist(), relevant, ndcg_k)
+    return {**{name: total / max(len(users), 1) for name, total in sums.items()}, "users": len(users)}

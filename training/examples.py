@@ -1,0 +1,138 @@
+"""Rating data -> the indexed arrays and tf.data pipelines that the retrieval and ranking models eat.
+
+Two views of each user's history exist: fitted models learn from the ``fit`` part (their history
+excludes validation interactions, which they are scored on), while test evaluation and the exported
+artifacts use the whole training part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from models.artifact_format import user_feature_arrays
+from models.features import FeatureEncoder
+from models.vocabulary import ItemFeatureTables, Vocabularies, build_vocabularies, item_feature_tables
+from training.dataset import USER_COLUMNS, RatingData
+from training.split import RatingSplit
+
+
+@dataclass(frozen=True)
+class UserView:
+    """Users as seen from one body of interactions (index arrays have a zero row 0 for unknown users)."""
+
+    frame: pd.DataFrame  # user_id, age, gender, occupation, recent_items; vocabulary order
+    indices: dict[str, np.ndarray]  # models.features.USER_INDEX_KEYS -> (n_users + 1, ...)
+    seen: dict[int, np.ndarray]  # user index -> item indices to exclude from recommendations
+
+
+@dataclass(frozen=True)
+class RatingContext:
+    vocab: Vocabularies
+    item_tables: ItemFeatureTables
+    encoder: FeatureEncoder
+    fit_view: UserView
+    train_view: UserView
+    counts: np.ndarray  # (n_items + 1,) interactions per item index in train
+    mean_rating: float
+    frames: dict[str, pd.DataFrame]  # split part -> rows with user_index, item_index and rating
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return self.vocab.sizes()
+
+    def held_out_items(self, part: str) -> dict[int, set[int]]:
+        """User index -> item indices in a held-out part ("validation" or "test"), known users and items only."""
+        frame = self.frames[part]
+        frame = frame[(frame["user_index"] > 0) & (frame["item_index"] > 0)]
+        return {int(user): set(group.tolist()) for user, group in frame.groupby("user_index")["item_index"]}
+
+
+def user_feature_frame(interactions: pd.DataFrame, users: pd.DataFrame, user_ids: tuple[str, ...],
+                       history_length: int) -> pd.DataFrame:
+    """One row per id in ``user_ids``: demographics (NaN / "" where unknown) and the user's latest
+    ``history_length`` items, oldest first."""
+    ordered = interactions.sort_values(["user_id", "timestamp"], kind="stable")
+    recent = ordered.groupby("user_id", sort=False)["item_id"].agg(lambda items: items.iloc[-history_length:].tolist())
+    frame = pd.DataFrame({"user_id": list(user_ids)})
+    demographics = users[USER_COLUMNS] if len(users) else pd.DataFrame(columns=USER_COLUMNS)
+    frame = frame.merge(demographics.drop_duplicates("user_id"), on="user_id", how="left")
+    frame["age"] = frame["age"].astype(np.float32)
+    frame[["gender", "occupation"]] = frame[["gender", "occupation"]].fillna("").astype(str)
+    frame["recent_items"] = frame["user_id"].map(recent).apply(lambda items: items if isinstance(items, list) else [])
+    return frame
+
+
+def _index(values: pd.Series, ids: tuple[str, ...]) -> np.ndarray:
+    lookup = pd.Series(np.arange(1, len(ids) + 1, dtype=np.int32), index=list(ids))
+    return values.map(lookup).fillna(0).to_numpy(np.int32)
+
+
+def _user_view(encoder: FeatureEncoder, interactions: pd.DataFrame, users: pd.DataFrame, vocab: Vocabularies,
+               history_length: int) -> UserView:
+    frame = user_feature_frame(interactions, users, vocab.users, history_length)
+    raw = user_feature_arrays(frame)
+    encoded = encoder.users({name: tf.constant(values.tolist() if values.dtype == object else values)
+                             for name, values in raw.items()})
+    # Row 0 stands for unknown users: all features at their padding index.
+    indices = {}
+    for name, tensor in encoded.items():
+        values = tensor.numpy()
+        indices[name] = np.concatenate([np.zeros_like(values[:1]), values])
+    user_index, item_index = _index(interactions["user_id"], vocab.users), _index(interactions["item_id"], vocab.items)
+    order = np.argsort(user_index, kind="stable")
+    boundaries = np.flatnonzero(np.diff(user_index[order])) + 1
+    seen = {int(user_index[group[0]]): np.unique(item_index[group]) for group in np.split(order, boundaries)
+            if len(group)}
+    return UserView(frame=frame, indices=indices, seen=seen)
+
+
+def prepare_ratings(data: RatingData, split: RatingSplit, history_length: int = 50) -> RatingContext:
+    vocab = build_vocabularies(split.train, data.items, data.users)
+    encoder = FeatureEncoder(vocab)
+    frames = {}
+    for part in ("train", "fit", "validation", "test"):
+        frame = getattr(split, part)
+        frames[part] = pd.DataFrame({
+            "user_index": _index(frame["user_id"], vocab.users),
+            "item_index": _index(frame["item_id"], vocab.items),
+            "rating": frame["rating"].to_numpy(np.float32),
+        })
+    counts = np.bincount(frames["train"]["item_index"], minlength=len(vocab.items) + 1).astype(np.float32)
+    counts[0] = 0.0
+    return RatingContext(
+        vocab=vocab,
+        item_tables=item_feature_tables(vocab, data.items),
+        encoder=encoder,
+        fit_view=_user_view(encoder, split.fit, data.users, vocab, history_length),
+        train_view=_user_view(encoder, split.train, data.users, vocab, history_length),
+        counts=counts,
+        mean_rating=float(split.fit["rating"].mean()),
+        frames=frames,
+    )
+
+
+def interaction_dataset(view: UserView, frame: pd.DataFrame, batch_size: int, shuffle_seed: int | None = None,
+                        counts: np.ndarray | None = None) -> tf.data.Dataset:
+    """Batches of user index features + ``item`` and ``rating`` (and ``item_log_probability`` when item
+    ``counts`` are given) for the known users and items of ``frame``; user features are gathered per
+    batch from the per-user tables, so memory stays O(users + interactions)."""
+    frame = frame[(frame["user_index"] > 0) & (frame["item_index"] > 0)]
+    items = frame["item_index"].to_numpy(np.int32)
+    columns = {"user_row": frame["user_index"].to_numpy(np.int32), "item": items,
+               "rating": frame["rating"].to_numpy(np.float32)}
+    if counts is not None:
+        columns["item_log_probability"] = np.log(np.maximum(counts, 1.0) / counts.sum()).astype(np.float32)[items]
+    dataset = tf.data.Dataset.from_tensor_slices(columns)
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(frame), seed=shuffle_seed, reshuffle_each_iteration=True)
+    tables = {name: tf.constant(values) for name, values in view.indices.items()}
+
+    def with_user_features(batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        rows = batch.pop("user_row")
+        return {**{name: tf.gather(table, rows) for name, table in tables.items()}, **batch}
+
+    return dataset.batch(batch_size).map(with_user_features, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)

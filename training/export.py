@@ -1,0 +1,148 @@
+"""Publish one immutable artifact version: write everything into a temporary directory, rename it
+into place, and only then point ``LATEST`` at it, so a reader never sees a half-written version."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models import artifact_format as fmt
+from models.gru4rec import GRU4Rec
+from models.ranking import RatingModel
+from models.retrieval import TwoTowerModel
+from models.serving import QueryServing, RankingServing, SessionServing, save
+from training.ann import build_searcher
+from training.examples import RatingContext
+from training.rating_models import item_embeddings
+from training.sequences import SequenceSplit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExportBundle:
+    context: RatingContext
+    catalog: pd.DataFrame  # item_id, title, genres
+    retrieval: TwoTowerModel
+    ranking: RatingModel
+    rating_range: tuple[float, float]
+    session_model: GRU4Rec
+    session_split: SequenceSplit
+
+
+def new_version_name(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+
+
+def _seen_csr(seen: dict[int, np.ndarray], n_users: int) -> tuple[np.ndarray, np.ndarray]:
+    """User row r (index r + 1) -> item rows, as CSR arrays."""
+    lists = [np.asarray(seen.get(user, []), dtype=np.int64) - 1 for user in range(1, n_users + 1)]
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([len(items) for items in lists])
+    indices = np.concatenate(lists).astype(np.int32) if lists else np.zeros(0, np.int32)
+    return indptr, indices
+
+
+def _catalog(items: pd.DataFrame, item_ids: tuple[str, ...]) -> pd.DataFrame:
+    """Title and genres of every vocabulary item ("" and [] where the data has no metadata)."""
+    known = items.drop_duplicates("item_id").set_index("item_id").reindex(list(item_ids))
+    return pd.DataFrame({
+        "item_id": list(item_ids),
+        "title": known["title"].fillna("").astype(str).to_numpy(),
+        "genres": [genres if isinstance(genres, list) else [] for genres in known["genres"]],
+    })
+
+
+def _probes(bundle: ExportBundle, n_users: int = 3, n_items: int = 5) -> dict[str, Any]:
+    """Outputs of the in-memory models, computed from the training-side index encoding (not through the
+    export wrappers), for the server to reproduce from raw ids after loading."""
+    import tensorflow as tf
+
+    context = bundle.context
+    user_rows = np.arange(min(n_users, len(context.vocab.users)))
+    item_rows = np.arange(min(n_items, len(context.vocab.items)))
+    features = {name: tf.constant(values[user_rows + 1]) for name, values in context.train_view.indices.items()}
+    query = bundle.retrieval.query_embedding(features).numpy()
+    ratings = bundle.ranking({**features, "item": tf.constant(np.tile(item_rows + 1, (len(user_rows), 1)))}).numpy()
+    session = bundle.session_split.train.items[:3]
+    session_scores = bundle.session_model.next_item_scores(tf.constant(session[np.newaxis, :]))[0, 1:].numpy()
+    return {
+        "user_rows": user_rows.tolist(),
+        "item_rows": item_rows.tolist(),
+        "query_embeddings": query.tolist(),
+        "ratings": np.clip(ratings, *bundle.rating_range).tolist(),
+        "session_items": [bundle.session_split.item_ids[index - 1] for index in session.tolist()],
+        "session_scores": session_scores[:50].tolist(),
+    }
+
+
+def _write_files(directory: Path, bundle: ExportBundle) -> None:
+    context = bundle.context
+    vocab = context.vocab
+    fmt.write_vocab(directory / fmt.USER_VOCAB, list(vocab.users))
+    fmt.write_vocab(directory / fmt.ITEM_VOCAB, list(vocab.items))
+    fmt.write_vocab(directory / fmt.SESSION_ITEM_VOCAB, list(bundle.session_split.item_ids))
+    _catalog(bundle.catalog, vocab.items).to_parquet(directory / fmt.ITEMS, index=False)
+    context.train_view.frame.to_parquet(directory / fmt.USERS, index=False)
+    np.save(directory / fmt.POPULARITY, context.counts[1:].astype(np.float32))
+    np.save(directory / fmt.SESSION_POPULARITY, bundle.session_split.counts[1:].astype(np.float32))
+    indptr, indices = _seen_csr(context.train_view.seen, len(vocab.users))
+    np.savez(directory / fmt.SEEN, indptr=indptr, indices=indices)
+
+    embeddings = item_embeddings(bundle.retrieval, len(vocab.items))[1:]
+    np.save(directory / fmt.ITEM_EMBEDDINGS, embeddings.astype(np.float32))
+    (directory / fmt.SCANN_DIR).mkdir()
+    build_searcher(embeddings).serialize(str(directory / fmt.SCANN_DIR), relative_path=True)
+
+    _write_json(directory / fmt.PROBES, _probes(bundle))
+    save(QueryServing(context.encoder, bundle.retrieval), fmt.QUERY_SIGNATURE, str(directory / fmt.QUERY_MODEL))
+    save(RankingServing(context.encoder, bundle.ranking, bundle.rating_range), fmt.RANKING_SIGNATURE,
+         str(directory / fmt.RANKING_MODEL))
+    save(SessionServing(bundle.session_split.item_ids, bundle.session_model), fmt.SESSION_SIGNATURE,
+         str(directory / fmt.SESSION_MODEL))
+
+
+def publish(root: Path, bundle: ExportBundle, manifest: dict[str, Any], extra_files: dict[str, Any] | None = None,
+            version: str | None = None) -> Path:
+    """Write ``root/<version>/`` and then ``root/LATEST``. ``manifest`` gains the format version, the
+    version name and the creation time. ``extra_files`` maps a relative path to JSON-able content or
+    to a callable that writes that path (reports, plots)."""
+    version = fmt.check_version_name(version or new_version_name())
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / version
+    if final.exists():
+        raise fmt.ArtifactError(f"artifact version {final} already exists; versions are immutable")
+    staging = root / f".staging-{version}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        _write_files(staging, bundle)
+        for relative, content in (extra_files or {}).items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            content(target) if callable(content) else _write_json(target, content)
+        _write_json(staging / fmt.MANIFEST, {"format_version": fmt.FORMAT_VERSION, "version": version,
+                                             "created_at": datetime.now(UTC).isoformat(), **manifest})
+        fmt.read_manifest(staging)  # the reader's own completeness check, before anyone can see it
+        staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    latest_tmp = root / f".{fmt.LATEST}.{os.getpid()}"
+    latest_tmp.write_text(version + "\n", encoding="utf-8")
+    os.replace(latest_tmp, root / fmt.LATEST)
+    log.info("published model version %s in %s", version, root)
+    return final

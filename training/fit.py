@@ -1,0 +1,82 @@
+"""Epoch loops with early stopping on a validation metric, a progress bar and a recorded curve.
+
+The validation metric is the one the report uses (recall@K, RMSE), computed on the validation part,
+so the epoch that is kept is chosen the way the model will be judged, and never on test data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingCurve:
+    """Per epoch: mean training loss and the validation metric (for plots and the report)."""
+
+    model: str
+    metric: str
+    higher_is_better: bool
+    loss: list[float] = field(default_factory=list)
+    validation: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    seconds: float = 0.0
+
+    def record(self, loss: float, value: float) -> bool:
+        """Add one epoch; True when it is the best so far."""
+        self.loss.append(float(loss))
+        self.validation.append(float(value))
+        best = self.validation[self.best_epoch - 1] if self.best_epoch else None
+        improved = best is None or (value > best if self.higher_is_better else value < best)
+        if improved:
+            self.best_epoch = len(self.validation)
+        return improved
+
+    def should_stop(self, patience: int) -> bool:
+        return len(self.validation) - self.best_epoch >= patience
+
+    def as_dict(self) -> dict[str, object]:
+        return {"metric": self.metric, "loss": self.loss, "validation": self.validation,
+                "best_epoch": self.best_epoch, "seconds": round(self.seconds, 2)}
+
+
+def run_epochs(curve: TrainingCurve, epochs: int, patience: int, train_epoch: Callable[[], float],
+               validate: Callable[[], float], get_weights: Callable[[], list[np.ndarray]],
+               set_weights: Callable[[list[np.ndarray]], None]) -> TrainingCurve:
+    """Train up to ``epochs`` epochs; stop after ``patience`` epochs without improvement and restore
+    the weights of the best epoch."""
+    best_weights = None
+    with tqdm(range(epochs), desc=f"train {curve.model}", unit="epoch", disable=None) as bar:
+        for _ in bar:
+            loss = train_epoch()
+            value = validate()
+            if curve.record(loss, value):
+                best_weights = get_weights()
+            bar.set_postfix(loss=f"{loss:.4f}", **{curve.metric: f"{value:.4f}"})
+            log.info("%s epoch %d: loss %.4f, validation %s %.4f", curve.model, len(curve.loss), loss,
+                     curve.metric, value)
+            if curve.should_stop(patience):
+                break
+    if best_weights is not None:
+        set_weights(best_weights)
+    log.info("%s: kept epoch %d of %d (validation %s %.4f)", curve.model, curve.best_epoch, len(curve.loss),
+             curve.metric, curve.validation[curve.best_epoch - 1])
+    return curve
+
+
+def fit_keras(model: tf.keras.Model, dataset: tf.data.Dataset, curve: TrainingCurve, epochs: int, patience: int,
+              validate: Callable[[], float]) -> TrainingCurve:
+    """``run_epochs`` for a compiled Keras model, one ``fit`` call per epoch."""
+
+    def train_epoch() -> float:
+        history = model.fit(dataset, epochs=1, verbose=0)
+        return history.history["loss"][-1]
+
+    return run_epochs(curve, epochs, patience, train_epoch, validate, model.get_weights, model.set_weights)
