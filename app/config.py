@@ -1,0 +1,21 @@
+"""Service settings: one object, read from ``RECSYS_*`` environment variables (and CLI flags of
+``recsys-serve``); unknown keys are rejected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="forbid", frozen=True)
+
+    artifacts: Path = Field(Path("artifacts"), description="artifact root holding LATEST and the versions")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, description="uvicorn worker processes; each loads its own models")
+    log_level: str = "info"
+    candidates: int = Field(100, ge=1, le=2000, description="ScaNN candidates passed to the ranking model")
+    tf_threads: int = Field(1, ge=0, description="TensorFlow intra/inter-op threads per process; 0 = TF default")

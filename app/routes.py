@@ -1,0 +1,113 @@
+"""HTTP routes: thin; validation by the schemas, work by ``app.recommender`` in a worker thread."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from app import schemas
+from app.errors import ApiError, NotReady
+from app.metrics import ServiceMetrics
+from app.recommender import Recommendation, Recommender
+from app.service import ModelService
+from models.artifact_format import ArtifactError
+
+ERRORS = {status: {"model": schemas.ErrorResponse} for status in (404, 422, 500, 503)}
+router = APIRouter()
+
+
+def model_service(request: Request) -> ModelService:
+    return request.app.state.models
+
+
+def service_metrics(request: Request) -> ServiceMetrics:
+    return request.app.state.metrics
+
+
+def recommender(service: Annotated[ModelService, Depends(model_service)]) -> Recommender:
+    current = service.current
+    if current is None:
+        raise NotReady(service.last_error or "loading")
+    return current
+
+
+def _items(result: Recommendation) -> list[schemas.RecommendedItem]:
+    return [schemas.RecommendedItem(item_id=item.item_id, score=item.score, title=item.title) for item in result.items]
+
+
+@router.get("/recommend/{user_id}", response_model=schemas.RecommendResponse, responses=ERRORS,
+            summary="Top-k items for a user: ScaNN candidates ranked by the ranking model")
+async def recommend(
+    user_id: Annotated[str, Path(min_length=1, max_length=schemas.MAX_ID_LENGTH)],
+    model: Annotated[Recommender, Depends(recommender)],
+    metrics: Annotated[ServiceMetrics, Depends(service_metrics)],
+    k: Annotated[int, Query(ge=1, le=schemas.MAX_K, description="number of items")] = 10,
+) -> schemas.RecommendResponse:
+    result = await run_in_threadpool(model.recommend, user_id, k)
+    metrics.strategy.labels("recommend", result.strategy).inc()
+    return schemas.RecommendResponse(user_id=user_id, model_version=model.version, strategy=result.strategy,
+                                     items=_items(result))
+
+
+@router.post("/session/next", response_model=schemas.SessionResponse, responses=ERRORS,
+             summary="Next items for an anonymous session")
+async def session_next(
+    body: schemas.SessionRequest,
+    model: Annotated[Recommender, Depends(recommender)],
+    metrics: Annotated[ServiceMetrics, Depends(service_metrics)],
+) -> schemas.SessionResponse:
+    result = await run_in_threadpool(model.next_items, body.items, body.k)
+    metrics.strategy.labels("session", result.strategy).inc()
+    return schemas.SessionResponse(model_version=model.version, strategy=result.strategy, items=_items(result),
+                                   unknown_items=result.unknown_items or [])
+
+
+@router.post("/predict-rating", response_model=schemas.RatingResponse, response_model_exclude_none=True,
+             responses=ERRORS, summary="Predicted rating of one (user, item) pair or of up to 1000 pairs")
+async def predict_rating(
+    body: schemas.RatingRequest,
+    model: Annotated[Recommender, Depends(recommender)],
+) -> schemas.RatingResponse:
+    ratings = await run_in_threadpool(model.predict_ratings, body.as_pairs())
+    if body.pairs is None:
+        return schemas.RatingResponse(model_version=model.version, rating=ratings[0])
+    return schemas.RatingResponse(model_version=model.version, ratings=ratings)
+
+
+@router.get("/healthz", response_model=schemas.ModelStatus, summary="The process is alive")
+async def healthz() -> schemas.ModelStatus:
+    return schemas.ModelStatus(status="ok")
+
+
+@router.get("/readyz", response_model=schemas.ModelStatus, responses={503: {"model": schemas.ErrorResponse}},
+            summary="200 once a model version is loaded, 503 before")
+async def readyz(model: Annotated[Recommender, Depends(recommender)]) -> schemas.ModelStatus:
+    return schemas.ModelStatus(status="ready", model_version=model.version)
+
+
+@router.get("/models", responses={503: {"model": schemas.ErrorResponse}},
+            summary="The manifest of the loaded model version")
+async def models(model: Annotated[Recommender, Depends(recommender)]) -> dict:
+    return model.catalog.manifest
+
+
+@router.post("/admin/reload", response_model=schemas.ModelStatus, responses=ERRORS,
+             summary="Load the version named in LATEST (or the given one); on failure the old one stays")
+async def reload(
+    service: Annotated[ModelService, Depends(model_service)],
+    body: schemas.ReloadRequest | None = None,
+) -> schemas.ModelStatus:
+    try:
+        loaded = await run_in_threadpool(service.load, body.version if body else None)
+    except ArtifactError as error:
+        current = service.current.version if service.current else None
+        raise ApiError(409 if current else 503, "reload_failed", str(error), {"serving": current}) from error
+    return schemas.ModelStatus(status="ready", model_version=loaded.version)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus(metrics: Annotated[ServiceMetrics, Depends(service_metrics)]) -> Response:
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)
