@@ -1,0 +1,53 @@
+"""A small in-memory catalog and a numpy scorer, so the API is tested without TensorFlow."""
+
+from pathlib import Path
+
+import numpy as np
+
+from app.artifacts import Catalog
+from app.recommender import Recommender
+
+USERS = ["u1", "u2", "u3"]
+ITEMS = ["i1", "i2", "i3", "i4", "i5", "i6"]
+SESSION_ITEMS = ["i1", "i2", "i3", "i4"]
+
+
+def fake_catalog(version: str = "v-test") -> Catalog:
+    seen = {0: [0, 1], 1: [], 2: [2]}  # u1 saw i1 and i2; u3 saw i3
+    indptr = np.cumsum([0] + [len(seen[u]) for u in range(3)])
+    popularity = np.array([50.0, 40.0, 30.0, 20.0, 10.0, 5.0], dtype=np.float32)
+    session_popularity = np.array([3.0, 9.0, 1.0, 2.0], dtype=np.float32)
+    return Catalog(
+        version=version, path=Path("/nonexistent") / version,
+        manifest={"version": version, "serving": {"rating_range": [1.0, 5.0], "session_max_history": 3}},
+        item_ids=np.array(ITEMS, dtype=object), item_rows={item: row for row, item in enumerate(ITEMS)},
+        titles={item: f"Title {item}" for item in ITEMS[:-1]},  # i6 has no title
+        popular_rows=np.argsort(-popularity, kind="stable"), popularity=popularity,
+        user_rows={user: row for row, user in enumerate(USERS)}, user_features={},
+        seen_indptr=indptr, seen_indices=np.array([0, 1, 2]),
+        session_item_ids=np.array(SESSION_ITEMS, dtype=object),
+        session_item_rows={item: row for row, item in enumerate(SESSION_ITEMS)},
+        session_popular_rows=np.argsort(-session_popularity, kind="stable"), session_popularity=session_popularity,
+        rating_range=(1.0, 5.0),
+    )
+
+
+class FakeScorer:
+    """Ratings = 1 + user row + item row / 10; retrieval returns items by descending row."""
+
+    def __init__(self) -> None:
+        self.sessions: list[list[str]] = []
+
+    def retrieve(self, user_rows, n):
+        return np.tile(np.arange(len(ITEMS))[::-1][:n], (len(user_rows), 1))
+
+    def rank(self, user_rows, item_rows):
+        return 1.0 + np.asarray(user_rows)[:, None] + np.asarray(item_rows) / 10.0
+
+    def session_scores(self, sessions):
+        self.sessions.extend(sessions)
+        return np.tile(np.array([0.1, 0.2, 0.9, 0.4]), (len(sessions), 1))
+
+
+def fake_recommender(version: str = "v-test") -> Recommender:
+    return Recommender(fake_catalog(version), FakeScorer(), candidates=3)

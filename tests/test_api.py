@@ -1,0 +1,171 @@
+"""Every endpoint's success and error paths through the ASGI app, with a numpy fake behind the pipeline."""
+
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from models.artifact_format import ArtifactError
+from tests.fakes import fake_recommender
+
+
+def _publish(root, version):
+    (root / version).mkdir(exist_ok=True)
+    (root / "LATEST").write_text(version + "\n")
+
+
+def _wait_ready(client, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get("/readyz")
+        if response.status_code == 200:
+            return response
+        time.sleep(0.01)
+    raise AssertionError(f"not ready: {response.json()}")
+
+
+def _build(path):
+    if path.name == "broken":
+        raise ArtifactError(f"{path}: incomplete")
+    return fake_recommender(path.name)
+
+
+@pytest.fixture
+def client(tmp_path):
+    _publish(tmp_path, "v1")
+    with TestClient(create_app(Settings(artifacts=tmp_path), build=_build)) as client:
+        _wait_ready(client)
+        client.artifacts = tmp_path
+        yield client
+
+
+def _error(response, status, code):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code
+    return body["error"]
+
+
+def test_recommend_ranks_unseen_candidates(client):
+    body = client.get("/recommend/u1", params={"k": 2}).json()
+    assert body["strategy"] == "personalized" and body["model_version"] == "v1" and body["user_id"] == "u1"
+    # u1 saw i1 and i2; the fake ranks higher rows higher; i6 has no title
+    assert [item["item_id"] for item in body["items"]] == ["i6", "i5"]
+    assert [item["score"] for item in body["items"]] == pytest.approx([1.5, 1.4])
+    assert body["items"][0]["title"] is None and body["items"][1]["title"] == "Title i5"
+
+
+def test_recommend_unknown_user_gets_popular_items(client):
+    body = client.get("/recommend/stranger", params={"k": 3}).json()
+    assert body["strategy"] == "popular"
+    assert [item["item_id"] for item in body["items"]] == ["i1", "i2", "i3"]
+
+
+@pytest.mark.parametrize("k", ["0", "101", "ten"])
+def test_recommend_rejects_k_out_of_range(client, k):
+    error = _error(client.get("/recommend/u1", params={"k": k}), 422, "invalid_request")
+    assert error["details"][0]["location"] == ["query", "k"]
+
+
+def test_session_next_skips_unknown_items_and_reads_the_latest_ones(client):
+    response = client.post("/session/next", json={"items": ["i1", "zz", "i2", "i3", "i4"], "k": 2})
+    body = response.json()
+    assert body["strategy"] == "personalized" and body["unknown_items"] == ["zz"]
+    assert [item["item_id"] for item in body["items"]] == ["i3", "i4"]
+    scorer = client.app.state.models.current.scorer
+    assert scorer.sessions == [["i2", "i3", "i4"]]  # session_max_history = 3
+
+
+@pytest.mark.parametrize("items", [[], ["nope", "nada"]])
+def test_session_next_without_known_items_gets_popular_items(client, items):
+    body = client.post("/session/next", json={"items": items, "k": 2}).json()
+    assert body["strategy"] == "popular"
+    assert [item["item_id"] for item in body["items"]] == ["i2", "i1"]
+    assert body["unknown_items"] == items
+
+
+def test_session_next_rejects_bad_bodies(client):
+    _error(client.post("/session/next", json={"items": ["i1"] * 201}), 422, "invalid_request")
+    _error(client.post("/session/next", json={"items": ["i1"], "k": 0}), 422, "invalid_request")
+    _error(client.post("/session/next", json={"items": "i1"}), 422, "invalid_request")
+    _error(client.post("/session/next", json={"items": [], "extra": 1}), 422, "invalid_request")
+    _error(client.post("/session/next", content=b"{not json", headers={"content-type": "application/json"}),
+           422, "invalid_request")
+
+
+def test_predict_rating_single_and_batch(client):
+    assert client.post("/predict-rating", json={"user_id": "u2", "item_id": "i3"}).json() == {
+        "model_version": "v1", "rating": pytest.approx(2.2)}
+    body = client.post("/predict-rating", json={"pairs": [{"user_id": "u1", "item_id": "i1"},
+                                                          {"user_id": "u3", "item_id": "i6"}]}).json()
+    assert body["ratings"] == pytest.approx([1.0, 3.5]) and "rating" not in body
+
+
+def test_predict_rating_names_the_unknown_id(client):
+    error = _error(client.post("/predict-rating", json={"user_id": "ghost", "item_id": "i1"}), 404, "unknown_user")
+    assert error["details"] == {"user_id": "ghost"}
+    error = _error(client.post("/predict-rating", json={"pairs": [{"user_id": "u1", "item_id": "i1"},
+                                                                  {"user_id": "u1", "item_id": "x"}]}),
+                   404, "unknown_item")
+    assert error["details"] == {"item_id": "x"}
+
+
+@pytest.mark.parametrize("body", [
+    {"user_id": "u1"},
+    {"user_id": "u1", "item_id": "i1", "pairs": [{"user_id": "u1", "item_id": "i1"}]},
+    {"pairs": []},
+    {"pairs": [{"user_id": "u1", "item_id": "i1"}] * 1001},
+    {"user_id": "", "item_id": "i1"},
+])
+def test_predict_rating_rejects_malformed_requests(client, body):
+    _error(client.post("/predict-rating", json=body), 422, "invalid_request")
+
+
+def test_health_models_metrics_and_unknown_routes(client):
+    assert client.get("/healthz").json() == {"status": "ok", "model_version": None}
+    assert client.get("/models").json()["version"] == "v1"
+    client.get("/recommend/u1")
+    metrics = client.get("/metrics").text
+    assert 'recsys_requests_total{route="/recommend/{user_id}",status="200"}' in metrics
+    _error(client.get("/nowhere"), 404, "not_found")
+    _error(client.delete("/healthz"), 405, "method_not_allowed")
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/recommend/{user_id}", "/session/next", "/predict-rating", "/readyz", "/models"} <= set(paths)
+
+
+def test_reload_swaps_forward_and_a_failed_reload_keeps_the_old_version(client):
+    _publish(client.artifacts, "v2")
+    assert client.post("/admin/reload").json() == {"status": "ready", "model_version": "v2"}
+    assert client.get("/recommend/u1").json()["model_version"] == "v2"
+    _publish(client.artifacts, "broken")
+    error = _error(client.post("/admin/reload"), 409, "reload_failed")
+    assert error["details"] == {"serving": "v2"}
+    _error(client.post("/admin/reload", json={"version": "../etc"}), 409, "reload_failed")
+    assert client.get("/readyz").json()["model_version"] == "v2"
+
+
+def test_not_ready_until_a_version_loads(tmp_path):
+    release = threading.Event()
+
+    def slow_build(path):
+        release.wait(5)
+        return fake_recommender(path.name)
+
+    _publish(tmp_path, "v1")
+    with TestClient(create_app(Settings(artifacts=tmp_path), build=slow_build)) as client:
+        assert client.get("/healthz").status_code == 200
+        _error(client.get("/readyz"), 503, "not_ready")
+        _error(client.get("/recommend/u1"), 503, "not_ready")
+        release.set()
+        assert _wait_ready(client).json()["model_version"] == "v1"
+
+
+def test_missing_artifacts_are_reported_by_readyz(tmp_path):
+    with TestClient(create_app(Settings(artifacts=tmp_path / "empty"), build=_build)) as client:
+        time.sleep(0.2)
+        error = _error(client.get("/readyz"), 503, "not_ready")
+        assert "no LATEST file" in error["details"]["reason"]

@@ -1,0 +1,81 @@
+"""The export/load round trip: a fresh process loads the published version from raw ids and must
+reproduce what the in-memory models computed at export (the probes), and ScaNN must find the exact
+nearest items."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from models import artifact_format as fmt
+from tests.conftest import REPO
+
+LOAD_AND_CHECK = """
+import json, sys
+import numpy as np
+from pathlib import Path
+from app.artifacts import load_catalog
+from app.backend import TensorFlowScorer
+catalog = load_catalog(Path(sys.argv[1]))
+scorer = TensorFlowScorer(catalog)  # raises when the probes are not reproduced
+users = np.arange(len(catalog.user_rows))
+embeddings = np.load(catalog.path / "item_embeddings.npy")
+exact = np.argsort(-(scorer.user_embeddings @ embeddings.T), axis=1)[:, :100]
+approximate = scorer.retrieve(users, 100)
+overlap = np.mean([len(set(a) & set(e)) / 100 for a, e in zip(approximate, exact)])
+print(json.dumps({"recall_at_100": overlap, "version": catalog.version}))
+"""
+
+
+def _load_in_fresh_process(version_dir):
+    return subprocess.run([sys.executable, "-c", LOAD_AND_CHECK, str(version_dir)], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_fresh_process_reproduces_the_in_memory_models(trained_version):
+    result = _load_in_fresh_process(trained_version)
+    assert result.returncode == 0, result.stderr[-3000:]
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    assert measured["version"] == "tiny-1"
+    assert measured["recall_at_100"] >= 0.95
+
+
+def test_published_version_is_complete_and_named_by_latest(trained_version):
+    root = trained_version.parent
+    assert fmt.read_latest(root) == "tiny-1"
+    assert not [path for path in root.iterdir() if path.name.startswith(".staging")]
+    manifest = fmt.read_manifest(trained_version)
+    assert {"version", "created_at", "data", "config", "libraries", "serving"} <= set(manifest)
+    assert manifest["data"]["ratings"]["fingerprint"]
+    report = json.loads((trained_version / fmt.REPORT_JSON).read_text())
+    assert {"recall@10", "ndcg@10", "recall@100"} <= set(report["retrieval"]["two_tower"])
+    assert {"rmse", "mae"} <= set(report["rating"]["global_mean"])
+    assert {"recall@20", "mrr@20"} <= set(report["session"]["popularity"])
+    assert (trained_version / fmt.REPORT_MD).read_text().startswith("# Model report: tiny-1")
+    for plot in ("training_curves.png", "metrics.png"):
+        assert (trained_version / fmt.PLOTS_DIR / plot).read_bytes()[:4] == b"\x89PNG"
+    vocab = fmt.read_vocab(trained_version / fmt.ITEM_VOCAB)
+    assert np.load(trained_version / fmt.ITEM_EMBEDDINGS).shape[0] == len(vocab)
+
+
+def test_a_tampered_version_is_refused(trained_version, tmp_path):
+    tampered = tmp_path / "tampered"
+    shutil.copytree(trained_version, tampered)
+    probes = json.loads((tampered / fmt.PROBES).read_text())
+    probes["ratings"][0][0] += 0.5
+    (tampered / fmt.PROBES).write_text(json.dumps(probes))
+    result = _load_in_fresh_process(tampered)
+    assert result.returncode != 0 and "do not reproduce the exported ratings" in result.stderr
+
+
+@pytest.mark.parametrize("missing", [fmt.SCANN_DIR, fmt.RANKING_MODEL, fmt.USERS])
+def test_an_incomplete_version_is_refused(trained_version, tmp_path, missing):
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_version, broken)
+    target = broken / missing
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    with pytest.raises(fmt.ArtifactError, match="incomplete"):
+        fmt.read_manifest(broken)
