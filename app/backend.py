@@ -80,8 +80,11 @@ class TensorFlowScorer:
     def _user_inputs(self, user_rows: np.ndarray) -> dict[str, tf.Tensor]:
         return {name: _tensor(values[user_rows]) for name, values in self.catalog.user_features.items()}
 
-    def retrieve(self, user_rows: np.ndarray, n: int) -> np.ndarray:
-        neighbors, _ = self._searcher.search_batched(self.user_embeddings[user_rows], final_num_neighbors=n,
+    def query_embeddings(self, user_rows: np.ndarray) -> np.ndarray:
+        return self.user_embeddings[user_rows]
+
+    def search(self, queries: np.ndarray, n: int) -> np.ndarray:
+        neighbors, _ = self._searcher.search_batched(queries, final_num_neighbors=n,
                                                      pre_reorder_num_neighbors=max(n, 400))
         return neighbors.astype(np.int64)
 

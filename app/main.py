@@ -20,7 +20,7 @@ from app.config import Settings
 from app.errors import install_error_handlers
 from app.metrics import ServiceMetrics
 from app.routes import router
-from app.service import ModelService, RecommenderFactory, tensorflow_recommender
+from app.service import Batchers, ModelService, RecommenderFactory, tensorflow_recommender
 
 log = logging.getLogger("recsys.api")
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, build: RecommenderFactory | Non
         task = asyncio.create_task(load())
         yield
         task.cancel()
+        await app.state.batchers.close()
 
     app = FastAPI(title="recsys", version="0.1.0", lifespan=lifespan,
                   description="Two-stage recommendations (ScaNN retrieval + ranking), session next-item "
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, build: RecommenderFactory | Non
     app.state.settings = settings
     app.state.models = service
     app.state.metrics = ServiceMetrics()
+    app.state.batchers = Batchers(settings)
     install_error_handlers(app)
     app.include_router(router)
 

@@ -16,8 +16,18 @@ class ServiceMetrics:
                                 ["route", "status"], registry=self.registry)
         self.latency = Histogram("recsys_request_seconds", "HTTP request latency by route", ["route"],
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.stages = Histogram("recsys_stage_seconds", "time per pipeline stage (queue wait, model stages, "
+                                "serialization); model stages are per batch", ["endpoint", "stage"],
+                                buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.batch_size = Histogram("recsys_batch_size", "requests merged into one model batch", ["endpoint"],
+                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=self.registry)
         self.strategy = Counter("recsys_recommendations_total", "responses by endpoint and strategy",
                                 ["endpoint", "strategy"], registry=self.registry)
+
+    def observe(self, endpoint: str, stages: dict[str, float], batch_size: int) -> None:
+        for stage, seconds in stages.items():
+            self.stages.labels(endpoint, stage).observe(seconds)
+        self.batch_size.labels(endpoint).observe(batch_size)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,23 +1,30 @@
-"""The serving pipeline in plain Python: retrieve -> exclude seen -> rank -> cut to k, with an explicit
-fallback to popular items. Model math happens behind the ``Scorer`` protocol (``app.backend`` in
-production, a numpy fake in tests), always on arrays of rows, never on vocabulary indices from outside.
+"""The serving pipeline in plain Python: embed -> retrieve -> exclude seen -> rank -> cut to k, with an
+explicit fallback to popular items. Each method serves a batch of requests with one call per model
+stage (see ``app.batching``); model math happens behind the ``Scorer`` protocol (``app.backend`` in
+production, a numpy fake in tests), on arrays of rows, never on vocabulary indices from outside.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
 
 from app.artifacts import Catalog
+from app.timing import StageTimes
 
 Strategy = Literal["personalized", "popular"]
+RatingPairs = list[tuple[str, str]]
 
 
 class Scorer(Protocol):
-    def retrieve(self, user_rows: np.ndarray, n: int) -> np.ndarray:
-        """(B,) user rows -> (B, n) item rows, best first (approximate nearest neighbours)."""
+    def query_embeddings(self, user_rows: np.ndarray) -> np.ndarray:
+        """(B,) user rows -> (B, d) query-tower embeddings."""
+
+    def search(self, queries: np.ndarray, n: int) -> np.ndarray:
+        """(B, d) queries -> (B, n) item rows, best first (approximate nearest neighbours)."""
 
     def rank(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
         """(B,) user rows and (B, N) item rows -> (B, N) predicted ratings."""
@@ -74,46 +81,94 @@ class Recommender:
         rows = self.catalog.popular_rows[:k]
         return Recommendation("popular", self._items(self.catalog.item_ids[rows], self.catalog.popularity[rows]))
 
-    def recommend(self, user_id: str, k: int) -> Recommendation:
-        catalog = self.catalog
-        user_row = catalog.user_rows.get(user_id)
-        if user_row is None:
-            return self.popular(k)
-        seen = catalog.seen(user_row)
-        # Ask ScaNN for enough neighbours that `candidates` remain after removing the seen ones.
-        n = min(len(catalog.item_ids), self.candidates + len(seen))
-        retrieved = self.scorer.retrieve(np.array([user_row]), n)[0]
-        candidates = retrieved[~np.isin(retrieved, seen)][: max(self.candidates, k)]
+    def _unseen_candidates(self, retrieved: np.ndarray, seen: np.ndarray, wanted: int, k: int) -> np.ndarray:
+        candidates = retrieved[~np.isin(retrieved, seen)][:wanted]
         if len(candidates) < k:  # tiny catalogs or heavy users: top up with popular unseen items
-            extra = catalog.popular_rows[~np.isin(catalog.popular_rows, np.concatenate([seen, candidates]))]
+            popular = self.catalog.popular_rows
+            extra = popular[~np.isin(popular, np.concatenate([seen, candidates]))]
             candidates = np.concatenate([candidates, extra[: k - len(candidates)]])
-        if not len(candidates):
-            return Recommendation("personalized", [])
-        ratings = self.scorer.rank(np.array([user_row]), candidates[np.newaxis, :])[0]
-        best = top_rows(ratings, k)
-        return Recommendation("personalized", self._items(catalog.item_ids[candidates[best]], ratings[best]))
+        return candidates
 
-    def next_items(self, items: list[str], k: int) -> Recommendation:
-        rows = self.catalog.session_item_rows
-        known = [item for item in items if item in rows]
-        unknown = list(dict.fromkeys(item for item in items if item not in rows))
-        if not known:
-            popular = self.catalog.session_popular_rows[:k]
-            return Recommendation("popular", self._items(self.catalog.session_item_ids[popular],
-                                                         self.catalog.session_popularity[popular]), unknown)
-        scores = self.scorer.session_scores([known[-self.session_max_history:]])[0]
-        best = top_rows(scores, k)
-        return Recommendation("personalized", self._items(self.catalog.session_item_ids[best], scores[best]), unknown)
+    def recommend_batch(self, requests: Sequence[tuple[str, int]], times: StageTimes) -> list[Recommendation]:
+        """(user_id, k) requests; known users get ranked ScaNN candidates, unknown users popular items."""
+        catalog = self.catalog
+        results: list[Recommendation | None] = [None] * len(requests)
+        personal = [(position, catalog.user_rows[user], k) for position, (user, k) in enumerate(requests)
+                    if user in catalog.user_rows]
+        for position, (user, k) in enumerate(requests):
+            if user not in catalog.user_rows:
+                results[position] = self.popular(k)
+        if personal:
+            user_rows = np.array([row for _, row, _ in personal])
+            seen = [catalog.seen(row) for row in user_rows]
+            # Ask ScaNN for enough neighbours that `candidates` remain after removing the seen ones.
+            n = min(len(catalog.item_ids), self.candidates + max(len(items) for items in seen))
+            with times.stage("embed"):
+                queries = self.scorer.query_embeddings(user_rows)
+            with times.stage("retrieve"):
+                retrieved = self.scorer.search(queries, n)
+            with times.stage("filter"):
+                candidates = [self._unseen_candidates(retrieved[j], seen[j], max(self.candidates, k), k)
+                              for j, (_, _, k) in enumerate(personal)]
+                width = max(max(len(c) for c in candidates), 1)
+                matrix = np.stack([np.pad(c, (0, width - len(c))) for c in candidates])  # padding scored, then dropped
+            with times.stage("rank"):
+                ratings = self.scorer.rank(user_rows, matrix)
+            with times.stage("select"):
+                for j, (position, _, k) in enumerate(personal):
+                    best = top_rows(ratings[j, : len(candidates[j])], k)
+                    results[position] = Recommendation(
+                        "personalized", self._items(catalog.item_ids[candidates[j][best]], ratings[j, best]))
+        return results
 
-    def predict_ratings(self, pairs: list[tuple[str, str]]) -> list[float]:
-        """Ratings for (user, item) pairs; an unknown user or item fails the whole request."""
-        user_rows, item_rows = [], []
-        for user_id, item_id in pairs:
-            if user_id not in self.catalog.user_rows:
-                raise UnknownIdError("user", user_id)
-            if item_id not in self.catalog.item_rows:
-                raise UnknownIdError("item", item_id)
-            user_rows.append(self.catalog.user_rows[user_id])
-            item_rows.append(self.catalog.item_rows[item_id])
-        ratings = self.scorer.rank(np.array(user_rows), np.array(item_rows)[:, np.newaxis])[:, 0]
-        return [float(rating) for rating in ratings]
+    def next_items_batch(self, requests: Sequence[tuple[list[str], int]], times: StageTimes) -> list[Recommendation]:
+        """(session item ids, k) requests; unknown items are skipped and reported."""
+        catalog = self.catalog
+        rows = catalog.session_item_rows
+        results: list[Recommendation] = []
+        personal: list[tuple[int, list[str]]] = []
+        for position, (items, k) in enumerate(requests):
+            known = [item for item in items if item in rows]
+            unknown = list(dict.fromkeys(item for item in items if item not in rows))
+            popular = catalog.session_popular_rows[:k]
+            results.append(Recommendation("popular", self._items(catalog.session_item_ids[popular],
+                                                                 catalog.session_popularity[popular]), unknown))
+            if known:
+                personal.append((position, known[-self.session_max_history:]))
+        if personal:
+            with times.stage("session_model"):
+                scores = self.scorer.session_scores([known for _, known in personal])
+            with times.stage("select"):
+                for j, (position, _) in enumerate(personal):
+                    best = top_rows(scores[j], requests[position][1])
+                    results[position] = Recommendation("personalized", self._items(catalog.session_item_ids[best],
+                                                       scores[j, best]), results[position].unknown_items)
+        return results
+
+    def _first_unknown(self, pairs: RatingPairs) -> UnknownIdError | None:
+        for user, item in pairs:
+            if user not in self.catalog.user_rows:
+                return UnknownIdError("user", user)
+            if item not in self.catalog.item_rows:
+                return UnknownIdError("item", item)
+        return None
+
+    def predict_batch(self, requests: Sequence[RatingPairs], times: StageTimes) -> list[list[float] | UnknownIdError]:
+        """Lists of (user, item) pairs; a request naming an unknown user or item gets that error alone."""
+        catalog = self.catalog
+        results: list[list[float] | UnknownIdError] = []
+        user_rows: list[int] = []
+        item_rows: list[int] = []
+        for pairs in requests:
+            unknown = self._first_unknown(pairs)
+            results.append(unknown or [])
+            if unknown is None:
+                user_rows += [catalog.user_rows[user] for user, _ in pairs]
+                item_rows += [catalog.item_rows[item] for _, item in pairs]
+        if user_rows:
+            with times.stage("rank"):
+                ratings = self.scorer.rank(np.array(user_rows), np.array(item_rows)[:, np.newaxis])[:, 0].tolist()
+            for position, pairs in enumerate(requests):
+                if isinstance(results[position], list):
+                    results[position], ratings = ratings[: len(pairs)], ratings[len(pairs):]
+        return results

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from app import schemas
+from app.batching import Batched, MicroBatcher, Overloaded
 from app.errors import ApiError, NotReady
 from app.metrics import ServiceMetrics
 from app.recommender import Recommendation, Recommender
-from app.service import ModelService
+from app.service import Batchers, ModelService
 from models.artifact_format import ArtifactError
 
 ERRORS = {status: {"model": schemas.ErrorResponse} for status in (404, 422, 500, 503)}
@@ -26,11 +29,34 @@ def service_metrics(request: Request) -> ServiceMetrics:
     return request.app.state.metrics
 
 
+def batchers(request: Request) -> Batchers:
+    return request.app.state.batchers
+
+
 def recommender(service: Annotated[ModelService, Depends(model_service)]) -> Recommender:
     current = service.current
     if current is None:
         raise NotReady(service.last_error or "loading")
     return current
+
+
+async def _run(batcher: MicroBatcher, model: Recommender, payload: object) -> Batched:
+    try:
+        return await batcher.submit((model, payload))
+    except Overloaded as error:
+        raise ApiError(503, "overloaded", "too many requests are waiting; retry shortly", str(error)) from error
+
+
+def _respond(metrics: ServiceMetrics, endpoint: str, batched: Batched, body: BaseModel,
+             exclude_none: bool = False) -> Response:
+    """Serialize, and report where the time went: Server-Timing header and per-stage histograms."""
+    started = time.perf_counter()
+    content = body.model_dump_json(exclude_none=exclude_none)
+    stages = {"queue": batched.queue_seconds, **batched.stages, "serialize": time.perf_counter() - started}
+    metrics.observe(endpoint, stages, batched.batch_size)
+    timing = ", ".join(f"{stage};dur={seconds * 1000:.3f}" for stage, seconds in stages.items())
+    return Response(content, media_type="application/json",
+                    headers={"Server-Timing": f"{timing}, batch;desc={batched.batch_size}"})
 
 
 def _items(result: Recommendation) -> list[schemas.RecommendedItem]:
@@ -43,12 +69,14 @@ async def recommend(
     user_id: Annotated[str, Path(min_length=1, max_length=schemas.MAX_ID_LENGTH)],
     model: Annotated[Recommender, Depends(recommender)],
     metrics: Annotated[ServiceMetrics, Depends(service_metrics)],
+    queues: Annotated[Batchers, Depends(batchers)],
     k: Annotated[int, Query(ge=1, le=schemas.MAX_K, description="number of items")] = 10,
-) -> schemas.RecommendResponse:
-    result = await run_in_threadpool(model.recommend, user_id, k)
+) -> Response:
+    batched = await _run(queues.recommend, model, (user_id, k))
+    result: Recommendation = batched.result
     metrics.strategy.labels("recommend", result.strategy).inc()
-    return schemas.RecommendResponse(user_id=user_id, model_version=model.version, strategy=result.strategy,
-                                     items=_items(result))
+    return _respond(metrics, "recommend", batched, schemas.RecommendResponse(
+        user_id=user_id, model_version=model.version, strategy=result.strategy, items=_items(result)))
 
 
 @router.post("/session/next", response_model=schemas.SessionResponse, responses=ERRORS,
@@ -57,11 +85,14 @@ async def session_next(
     body: schemas.SessionRequest,
     model: Annotated[Recommender, Depends(recommender)],
     metrics: Annotated[ServiceMetrics, Depends(service_metrics)],
-) -> schemas.SessionResponse:
-    result = await run_in_threadpool(model.next_items, body.items, body.k)
+    queues: Annotated[Batchers, Depends(batchers)],
+) -> Response:
+    batched = await _run(queues.session, model, (body.items, body.k))
+    result: Recommendation = batched.result
     metrics.strategy.labels("session", result.strategy).inc()
-    return schemas.SessionResponse(model_version=model.version, strategy=result.strategy, items=_items(result),
-                                   unknown_items=result.unknown_items or [])
+    return _respond(metrics, "session", batched, schemas.SessionResponse(
+        model_version=model.version, strategy=result.strategy, items=_items(result),
+        unknown_items=result.unknown_items or []))
 
 
 @router.post("/predict-rating", response_model=schemas.RatingResponse, response_model_exclude_none=True,
@@ -69,11 +100,14 @@ async def session_next(
 async def predict_rating(
     body: schemas.RatingRequest,
     model: Annotated[Recommender, Depends(recommender)],
-) -> schemas.RatingResponse:
-    ratings = await run_in_threadpool(model.predict_ratings, body.as_pairs())
-    if body.pairs is None:
-        return schemas.RatingResponse(model_version=model.version, rating=ratings[0])
-    return schemas.RatingResponse(model_version=model.version, ratings=ratings)
+    metrics: Annotated[ServiceMetrics, Depends(service_metrics)],
+    queues: Annotated[Batchers, Depends(batchers)],
+) -> Response:
+    batched = await _run(queues.predict, model, body.as_pairs())
+    ratings: list[float] = batched.result
+    response = (schemas.RatingResponse(model_version=model.version, rating=ratings[0]) if body.pairs is None
+                else schemas.RatingResponse(model_version=model.version, ratings=ratings))
+    return _respond(metrics, "predict", batched, response, exclude_none=True)
 
 
 @router.get("/healthz", response_model=schemas.ModelStatus, summary="The process is alive")

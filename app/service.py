@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from app.artifacts import load_catalog, resolve_version
+from app.batching import MicroBatcher
 from app.config import Settings
 from app.recommender import Recommender
+from app.timing import StageTimes
 from models.artifact_format import ArtifactError
 
 log = logging.getLogger("recsys.service")
@@ -52,3 +55,38 @@ class ModelService:
             self.last_error = None
             log.info("serving model version %s", recommender.version)
             return recommender
+
+
+class Batchers:
+    """One micro-batcher per model endpoint, sharing the inference thread(s). Each queued request
+    carries the Recommender it was accepted with, so a batch that straddles a reload answers every
+    request from the version that request reports."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.executor = ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="inference")
+        options = {"max_batch": settings.batch_max, "window_ms": settings.batch_window_ms,
+                   "max_queue": settings.batch_queue}
+        self.recommend = MicroBatcher(_by_version(Recommender.recommend_batch), self.executor, **options)
+        self.session = MicroBatcher(_by_version(Recommender.next_items_batch), self.executor, **options)
+        self.predict = MicroBatcher(_by_version(Recommender.predict_batch), self.executor, **options)
+
+    async def close(self) -> None:
+        for batcher in (self.recommend, self.session, self.predict):
+            await batcher.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _by_version(method: Callable[..., list]) -> Callable[[Sequence[tuple[Recommender, object]], StageTimes], list]:
+    def run(entries: Sequence[tuple[Recommender, object]], times: StageTimes) -> list:
+        results: list = [None] * len(entries)
+        groups: dict[int, list[int]] = {}
+        for position, (recommender, _) in enumerate(entries):
+            groups.setdefault(id(recommender), []).append(position)
+        for positions in groups.values():
+            recommender = entries[positions[0]][0]
+            for position, result in zip(positions, method(recommender, [entries[p][1] for p in positions], times),
+                                        strict=True):
+                results[position] = result
+        return results
+
+    return run

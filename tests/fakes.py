@@ -38,8 +38,11 @@ class FakeScorer:
     def __init__(self) -> None:
         self.sessions: list[list[str]] = []
 
-    def retrieve(self, user_rows, n):
-        return np.tile(np.arange(len(ITEMS))[::-1][:n], (len(user_rows), 1))
+    def query_embeddings(self, user_rows):
+        return np.asarray(user_rows, dtype=np.float32)[:, None]
+
+    def search(self, queries, n):
+        return np.tile(np.arange(len(ITEMS))[::-1][:n], (len(queries), 1))
 
     def rank(self, user_rows, item_rows):
         return 1.0 + np.asarray(user_rows)[:, None] + np.asarray(item_rows) / 10.0

@@ -59,6 +59,15 @@ def test_recommend_ranks_unseen_candidates(client):
     assert body["items"][0]["title"] is None and body["items"][1]["title"] == "Title i5"
 
 
+def test_responses_say_where_the_time_went(client):
+    response = client.get("/recommend/u1")
+    stages = {part.split(";")[0] for part in response.headers["server-timing"].split(", ")}
+    assert {"queue", "embed", "retrieve", "filter", "rank", "serialize", "batch"} <= stages
+    metrics = client.get("/metrics").text
+    assert 'recsys_stage_seconds_count{endpoint="recommend",stage="rank"} 1.0' in metrics
+    assert 'recsys_batch_size_count{endpoint="recommend"} 1.0' in metrics
+
+
 def test_recommend_unknown_user_gets_popular_items(client):
     body = client.get("/recommend/stranger", params={"k": 3}).json()
     assert body["strategy"] == "popular"
