@@ -12,6 +12,7 @@ import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from models import artifact_format as fmt
 from models.features import FeatureEncoder, lookup_table
 from models.gru4rec import GRU4Rec
+from models.narm import NARM
 from models.ranking import RatingModel
 from models.retrieval import TwoTowerModel
 
@@ -53,7 +54,7 @@ class RankingServing(tf.Module):
 
 
 class SessionServing(tf.Module):
-    def __init__(self, item_ids: tuple[str, ...], model: GRU4Rec) -> None:
+    def __init__(self, item_ids: tuple[str, ...], model: GRU4Rec | NARM) -> None:
         super().__init__(name="session_serving")
         self.item_table = lookup_table(item_ids)
         self.model = model

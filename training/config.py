@@ -7,9 +7,10 @@ import dataclasses
 import json
 import typing
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Literal
 
 from models.gru4rec import GRU4RecConfig
+from models.narm import NARMConfig
 from models.ranking import MFConfig, RankingConfig
 from models.retrieval import RetrievalConfig
 from training.synthetic import SyntheticConfig
@@ -19,13 +20,15 @@ from training.synthetic import SyntheticConfig
 class TrainConfig:
     data: str = "synthetic"
     sessions: str = "synthetic"
-    split: str = "random"  # random | temporal, for data without a split of its own
+    split: Literal["random", "temporal"] = "random"  # for data without a split of its own
     seed: int = 42
     history_length: int = 50  # recent items per user fed to the query and ranking models
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)
     mf: MFConfig = field(default_factory=MFConfig)
+    session_model: Literal["auto", "gru4rec", "narm"] = "auto"  # auto: the better one on validation
     gru4rec: GRU4RecConfig = field(default_factory=GRU4RecConfig)
+    narm: NARMConfig = field(default_factory=NARMConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from models import artifact_format as fmt
 from models.gru4rec import GRU4Rec
+from models.narm import NARM
 from models.ranking import RatingModel
 from models.retrieval import TwoTowerModel
 from models.serving import QueryServing, RankingServing, SessionServing, save
@@ -35,7 +36,7 @@ class ExportBundle:
     retrieval: TwoTowerModel
     ranking: RatingModel
     rating_range: tuple[float, float]
-    session_model: GRU4Rec
+    session_model: GRU4Rec | NARM
     session_split: SequenceSplit
 
 

@@ -39,6 +39,10 @@ class TrainingCurve:
             self.best_epoch = len(self.validation)
         return improved
 
+    @property
+    def best_value(self) -> float:
+        return self.validation[self.best_epoch - 1] if self.best_epoch else float("nan")
+
     def should_stop(self, patience: int) -> bool:
         return len(self.validation) - self.best_epoch >= patience
 
@@ -67,7 +71,7 @@ def run_epochs(curve: TrainingCurve, epochs: int, patience: int, train_epoch: Ca
     if best_weights is not None:
         set_weights(best_weights)
     log.info("%s: kept epoch %d of %d (validation %s %.4f)", curve.model, curve.best_epoch, len(curve.loss),
-             curve.metric, curve.validation[curve.best_epoch - 1])
+             curve.metric, curve.best_value)
     return curve
 
 
