@@ -56,6 +56,7 @@ class TensorFlowScorer:
             self._searcher = scann_ops_pybind.load_searcher(str(catalog.path / fmt.SCANN_DIR))
         except (RuntimeError, ValueError, OSError) as error:
             raise fmt.ArtifactError(f"cannot load the ScaNN index in {catalog.path}: {error}") from error
+        self.item_embeddings = np.load(catalog.path / fmt.ITEM_EMBEDDINGS)
         n_users = len(catalog.user_rows)
         chunks = [self._user_inputs(np.arange(start, min(start + embed_batch, n_users)))
                   for start in range(0, n_users, embed_batch)]
@@ -82,6 +83,9 @@ class TensorFlowScorer:
 
     def query_embeddings(self, user_rows: np.ndarray) -> np.ndarray:
         return self.user_embeddings[user_rows]
+
+    def similarities(self, queries: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+        return np.einsum("bd,bnd->bn", queries, self.item_embeddings[item_rows])
 
     def search(self, queries: np.ndarray, n: int) -> np.ndarray:
         neighbors, _ = self._searcher.search_batched(queries, final_num_neighbors=n,

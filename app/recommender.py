@@ -26,6 +26,9 @@ class Scorer(Protocol):
     def search(self, queries: np.ndarray, n: int) -> np.ndarray:
         """(B, d) queries -> (B, n) item rows, best first (approximate nearest neighbours)."""
 
+    def similarities(self, queries: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+        """(B, d) queries and (B, N) item rows -> (B, N) exact query . item embedding products."""
+
     def rank(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
         """(B,) user rows and (B, N) item rows -> (B, N) predicted ratings."""
 
@@ -45,6 +48,7 @@ class ScoredItem:
     item_id: str
     score: float
     title: str | None
+    rating: float | None = None
 
 
 @dataclass(frozen=True)
@@ -66,16 +70,22 @@ class Recommender:
         self.catalog = catalog
         self.scorer = scorer
         self.candidates = candidates
-        self.session_max_history = int(catalog.manifest["serving"]["session_max_history"])
+        serving = catalog.manifest["serving"]
+        self.session_max_history = int(serving["session_max_history"])
+        # Final order of /recommend: retrieval logit + rating_weight x predicted rating, the weight
+        # chosen on validation by the trainer (ordering by rating alone ranks poorly; see report.md).
+        self.rating_weight = float(serving["rating_weight"])
+        self.temperature = float(serving["retrieval_temperature"])
 
     @property
     def version(self) -> str:
         return self.catalog.version
 
-    def _items(self, ids: np.ndarray, scores: np.ndarray) -> list[ScoredItem]:
+    def _items(self, ids: np.ndarray, scores: np.ndarray, ratings: np.ndarray | None = None) -> list[ScoredItem]:
         titles = self.catalog.titles
-        return [ScoredItem(item_id=item, score=float(score), title=titles.get(item) or None)
-                for item, score in zip(ids.tolist(), scores.tolist(), strict=True)]
+        ratings_list = ratings.tolist() if ratings is not None else [None] * len(ids)
+        return [ScoredItem(item_id=item, score=float(score), title=titles.get(item) or None, rating=rating)
+                for item, score, rating in zip(ids.tolist(), scores.tolist(), ratings_list, strict=True)]
 
     def popular(self, k: int) -> Recommendation:
         rows = self.catalog.popular_rows[:k]
@@ -114,11 +124,12 @@ class Recommender:
                 matrix = np.stack([np.pad(c, (0, width - len(c))) for c in candidates])  # padding scored, then dropped
             with times.stage("rank"):
                 ratings = self.scorer.rank(user_rows, matrix)
+                scores = self.scorer.similarities(queries, matrix) / self.temperature + self.rating_weight * ratings
             with times.stage("select"):
                 for j, (position, _, k) in enumerate(personal):
-                    best = top_rows(ratings[j, : len(candidates[j])], k)
-                    results[position] = Recommendation(
-                        "personalized", self._items(catalog.item_ids[candidates[j][best]], ratings[j, best]))
+                    best = top_rows(scores[j, : len(candidates[j])], k)
+                    results[position] = Recommendation("personalized", self._items(
+                        catalog.item_ids[candidates[j][best]], scores[j, best], ratings[j, best]))
         return results
 
     def next_items_batch(self, requests: Sequence[tuple[list[str], int]], times: StageTimes) -> list[Recommendation]:

@@ -60,7 +60,8 @@ def _respond(metrics: ServiceMetrics, endpoint: str, batched: Batched, body: Bas
 
 
 def _items(result: Recommendation) -> list[schemas.RecommendedItem]:
-    return [schemas.RecommendedItem(item_id=item.item_id, score=item.score, title=item.title) for item in result.items]
+    return [schemas.RecommendedItem(item_id=item.item_id, score=item.score, title=item.title, rating=item.rating)
+            for item in result.items]
 
 
 @router.get("/recommend/{user_id}", response_model=schemas.RecommendResponse, responses=ERRORS,

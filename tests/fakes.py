@@ -19,7 +19,8 @@ def fake_catalog(version: str = "v-test") -> Catalog:
     session_popularity = np.array([3.0, 9.0, 1.0, 2.0], dtype=np.float32)
     return Catalog(
         version=version, path=Path("/nonexistent") / version,
-        manifest={"version": version, "serving": {"rating_range": [1.0, 5.0], "session_max_history": 3}},
+        manifest={"version": version, "serving": {"rating_range": [1.0, 5.0], "session_max_history": 3,
+                                                  "rating_weight": 1.0, "retrieval_temperature": 0.1}},
         item_ids=np.array(ITEMS, dtype=object), item_rows={item: row for row, item in enumerate(ITEMS)},
         titles={item: f"Title {item}" for item in ITEMS[:-1]},  # i6 has no title
         popular_rows=np.argsort(-popularity, kind="stable"), popularity=popularity,
@@ -40,6 +41,9 @@ class FakeScorer:
 
     def query_embeddings(self, user_rows):
         return np.asarray(user_rows, dtype=np.float32)[:, None]
+
+    def similarities(self, queries, item_rows):
+        return np.zeros(np.shape(item_rows))
 
     def search(self, queries, n):
         return np.tile(np.arange(len(ITEMS))[::-1][:n], (len(queries), 1))

@@ -6,6 +6,7 @@ returns the model, its test metrics beside its baselines, and its training curve
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,10 +16,12 @@ import tensorflow as tf
 
 from models.ranking import DeepRankingModel, MatrixFactorization, MFConfig, RankingConfig, RatingModel
 from models.retrieval import RetrievalConfig, TwoTowerModel
-from training.baselines import popularity_scorer
-from training.evaluate import UserScorer, evaluate_retrieval, rating_metrics
+from training.baselines import ease_scorer, item_knn_scorer, popularity_scorer
+from training.evaluate import UserScorer, evaluate_retrieval, rating_metrics, top_k_indices
 from training.examples import RatingContext, UserView, interaction_dataset
 from training.fit import TrainingCurve, fit_keras
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,6 +46,47 @@ def two_tower_scorer(model: TwoTowerModel, view: UserView, n_items: int) -> User
     return score
 
 
+# Weights of the predicted rating in the final order of GET /recommend (see two_stage_scorer).
+RATING_WEIGHTS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0)
+
+
+def two_stage_scorer(retrieval: TwoTowerModel, ranking: RatingModel, view: UserView, n_items: int,
+                     rating_weight: float, candidates: int = 100) -> UserScorer:
+    """What GET /recommend serves: the two-tower's top ``candidates`` unseen items, ordered by
+    retrieval logit (similarity / temperature) + ``rating_weight`` x predicted rating; every other item
+    scores -inf. Ordering by predicted rating alone ranks what a user would rate highly *if* they
+    watched it, not what they will pick, so the weight is chosen on validation (``tune_two_stage``)."""
+    retrieval_scores = two_tower_scorer(retrieval, view, n_items)
+
+    def score(users: np.ndarray) -> np.ndarray:
+        scores = retrieval_scores(users)
+        scores[:, 0] = -np.inf
+        for row, user in enumerate(users):
+            scores[row, view.seen.get(int(user), [])] = -np.inf
+        top = top_k_indices(scores, candidates)  # (B, C)
+        features = {name: tf.constant(values[users]) for name, values in view.indices.items()}
+        ratings = ranking({**features, "item": tf.constant(top, tf.int32)}).numpy()
+        logits = np.take_along_axis(scores, top, axis=1) / retrieval.config.temperature
+        served = np.full_like(scores, -np.inf)
+        np.put_along_axis(served, top, logits + rating_weight * ratings, axis=1)
+        return served
+
+    return score
+
+
+def tune_two_stage(context: RatingContext, retrieval: TwoTowerModel, ranking: RatingModel,
+                   candidates: int = 100) -> tuple[float, dict[float, float]]:
+    """The rating weight with the best validation ndcg@10 (models fitted on the fit part)."""
+    validation_items = context.held_out_items("validation")
+    by_weight = {}
+    for weight in RATING_WEIGHTS:
+        scorer = two_stage_scorer(retrieval, ranking, context.fit_view, len(context.vocab.items), weight, candidates)
+        by_weight[weight] = evaluate_retrieval(scorer, validation_items, context.fit_view.seen)["ndcg@10"]
+    best = max(by_weight, key=by_weight.get)
+    log.info("two-stage rating weight %s chosen on validation (ndcg@10 by weight: %s)", best, by_weight)
+    return best, by_weight
+
+
 def train_retrieval(context: RatingContext, config: RetrievalConfig, seed: int = 42) -> Trained:
     tf.keras.utils.set_random_seed(seed)
     model = TwoTowerModel(context.sizes, context.item_tables, config)
@@ -61,12 +105,35 @@ def train_retrieval(context: RatingContext, config: RetrievalConfig, seed: int =
     curve.seconds = time.perf_counter() - started
 
     test_items, seen = context.held_out_items("test"), context.train_view.seen
-    metrics = {
-        "two_tower": evaluate_retrieval(two_tower_scorer(model, context.train_view, n_items), test_items, seen,
-                                        label="evaluate two_tower"),
-        "popularity": evaluate_retrieval(popularity_scorer(context.counts), test_items, seen),
-    }
+    metrics = {"two_tower": evaluate_retrieval(two_tower_scorer(model, context.train_view, n_items), test_items,
+                                               seen, label="evaluate two_tower")}
+    for name, scorer in retrieval_baselines(context).items():
+        metrics[name] = evaluate_retrieval(scorer, test_items, seen, label=f"evaluate {name}")
     return Trained(model=model, metrics=metrics, curves=[curve])
+
+
+def retrieval_baselines(context: RatingContext, ease_l2_grid: tuple[float, ...] = (50, 100, 200, 500, 1000, 2000),
+                        ease_max_items: int = 20_000) -> dict[str, UserScorer]:
+    """Popularity, item-kNN and EASE fitted on the training part; EASE's lambda is the one with the best
+    validation recall@10 when fitted on the fit part (skipped above ``ease_max_items``: O(n^3))."""
+    n_users, n_items = len(context.vocab.users), len(context.vocab.items)
+
+    def pairs(part: str) -> tuple[np.ndarray, np.ndarray]:
+        frame = _known(context.frames[part])
+        return frame["user_index"].to_numpy(), frame["item_index"].to_numpy()
+
+    train_users, train_items = pairs("train")
+    scorers = {"item_knn": item_knn_scorer(train_users, train_items, n_users, n_items)}
+    if n_items <= ease_max_items:
+        fit_users, fit_items = pairs("fit")
+        validation_items = context.held_out_items("validation")
+        validation = {l2: evaluate_retrieval(ease_scorer(fit_users, fit_items, n_users, n_items, l2), validation_items,
+                                             context.fit_view.seen, ks=(10,))["recall@10"] for l2 in ease_l2_grid}
+        best = max(validation, key=validation.get)
+        log.info("EASE lambda %s chosen on validation (recall@10 by lambda: %s)", best, validation)
+        scorers[f"ease (lambda {best:g})"] = ease_scorer(train_users, train_items, n_users, n_items, best)
+    scorers["popularity"] = popularity_scorer(context.counts)
+    return scorers
 
 
 def predict_ratings(model: RatingModel, view: UserView, frame, batch_size: int = 4096) -> np.ndarray:

@@ -36,14 +36,13 @@ def library_versions() -> dict[str, str]:
 def run(config: TrainConfig, artifacts: Path, version: str | None = None) -> Path:
     """Train everything on ``config``'s data and publish a version under ``artifacts``; return its path."""
     # Heavy imports here, not at module level, so `recsys-train --help` and bad arguments answer at once.
-    from training.baselines import popularity_scorer
-    from training.evaluate import evaluate_next_item
+    from training.evaluate import evaluate_retrieval
     from training.examples import prepare_ratings
     from training.export import ExportBundle, new_version_name, publish
-    from training.fit_gru4rec import fit_gru4rec, history_scorer
-    from training.rating_models import train_rating_models, train_retrieval
+    from training.rating_models import train_rating_models, train_retrieval, tune_two_stage, two_stage_scorer
     from training.report import markdown, plot_metrics, plot_training_curves
     from training.sequences import split_sequences
+    from training.session_models import train_session_models
     from training.split import split_ratings
 
     started = time.perf_counter()
@@ -67,12 +66,16 @@ def run(config: TrainConfig, artifacts: Path, version: str | None = None) -> Pat
     retrieval = train_retrieval(context, config.retrieval, config.seed)
     now = lap("retrieval", now)
     rating = train_rating_models(context, config.ranking, config.mf, ratings.rating_range, config.seed)
+    rating_weight, _ = tune_two_stage(context, retrieval.model, rating.model)
+    test_items, seen = context.held_out_items("test"), context.train_view.seen
+    served = {f"two_stage (rating weight {rating_weight:g})": rating_weight, "two_stage (rating only)": 100.0}
+    retrieval.metrics = {"two_tower": retrieval.metrics.pop("two_tower"), **{
+        name: evaluate_retrieval(two_stage_scorer(retrieval.model, rating.model, context.train_view,
+                                                  len(context.vocab.items), weight), test_items, seen)
+        for name, weight in served.items()}, **retrieval.metrics}
     now = lap("rating", now)
-    gru4rec, gru4rec_curve = fit_gru4rec(session_split, session_validation, config.gru4rec, config.seed)
-    session_metrics = {
-        "gru4rec": evaluate_next_item(history_scorer(gru4rec), session_split.test, label="evaluate gru4rec"),
-        "popularity": evaluate_next_item(popularity_scorer(session_split.counts), session_split.test),
-    }
+    session = train_session_models(session_split, session_validation, config.gru4rec, config.narm,
+                                   config.session_model, config.seed)
     now = lap("session", now)
 
     data_description = {
@@ -83,21 +86,24 @@ def run(config: TrainConfig, artifacts: Path, version: str | None = None) -> Pat
                           "validation_events": len(session_validation.test), "test_events": len(session_split.test),
                           "protocol": as_json(protocol)},
     }
-    curves = [*retrieval.curves, *rating.curves, gru4rec_curve]
+    curves = [*retrieval.curves, *rating.curves, *session.curves]
     report = {"version": version, "data": data_description, "rating": rating.metrics, "retrieval": retrieval.metrics,
-              "session": session_metrics, "training": {curve.model: curve.as_dict() for curve in curves},
+              "session": session.metrics, "training": {curve.model: curve.as_dict() for curve in curves},
               "timings": {**timings, "total_seconds": round(time.perf_counter() - started, 1)}}
     manifest = {
         "data": data_description,
         "config": as_json(config),
         "libraries": library_versions(),
         "serving": {"rating_range": list(ratings.rating_range), "history_length": config.history_length,
-                    "session_model": "gru4rec", "session_max_history": config.gru4rec.max_history,
+                    "rating_weight": rating_weight, "retrieval_temperature": config.retrieval.temperature,
+                    "session_model": session.served,
+                    "session_max_history": getattr(config, session.served).max_history,
                     "embedding_dim": int(config.retrieval.tower_widths[-1])},
         "metrics": {task: report[task] for task in ("rating", "retrieval", "session")},
     }
     bundle = ExportBundle(context=context, catalog=ratings.items, retrieval=retrieval.model, ranking=rating.model,
-                          rating_range=ratings.rating_range, session_model=gru4rec, session_split=session_split)
+                          rating_range=ratings.rating_range, session_model=session.model,
+                          session_split=session_split)
     version_dir = publish(artifacts, bundle, manifest, version=version, extra_files={
         fmt.REPORT_JSON: report,
         fmt.REPORT_MD: lambda path: path.write_text(markdown(report), "utf-8"),
