@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 
 import numpy as np
 import pandas as pd
@@ -105,10 +104,8 @@ def test_sessions_have_bounded_lengths_and_click_gaps(tiny):
     assert gaps.between(TINY.min_click_gap, TINY.max_click_gap).all()
 
 
-def test_default_data_sizes_speed_and_long_tail():
-    started = time.perf_counter()
+def test_default_data_sizes_and_long_tail():
     ratings, sessions = generate()
-    assert time.perf_counter() - started < 3.0
     assert len(ratings.users) == 1000 and len(ratings.items) == 800
     assert 30_000 <= len(ratings.interactions) <= 50_000
     assert sessions.clicks["session_id"].nunique() == 8000
