@@ -89,7 +89,7 @@ class TensorFlowScorer:
 
     def search(self, queries: np.ndarray, n: int) -> np.ndarray:
         neighbors, _ = self._searcher.search_batched(queries, final_num_neighbors=n,
-                                                     pre_reorder_num_neighbors=max(n, 400))
+                                                     pre_reorder_num_neighbors=max(n, fmt.SCANN_REORDER))
         return neighbors.astype(np.int64)
 
     def rank(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ POPULARITY = "popularity.npy"  # float32 (n_items,): training interaction counts
 SEEN = "seen.npz"  # CSR of items each user interacted with in training: indptr (n_users+1,), indices
 ITEM_EMBEDDINGS = "item_embeddings.npy"  # float32 (n_items, dim): candidate tower output
 SCANN_DIR = "scann"  # scann_ops_pybind searcher over ITEM_EMBEDDINGS (dot product)
+SCANN_REORDER = 400  # neighbours re-scored exactly; the index is built and queried with it
 
 QUERY_MODEL = "saved_models/query"
 RANKING_MODEL = "saved_models/ranking"

@@ -12,11 +12,13 @@ import math
 import numpy as np
 from scann import scann_ops_pybind
 
+from models.artifact_format import SCANN_REORDER
+
 TREE_MIN_ITEMS = 20_000
 
 
 def build_searcher(embeddings: np.ndarray, num_neighbors: int = 100, leaves_to_search_fraction: float = 0.1,
-                   reorder: int = 400) -> scann_ops_pybind.ScannSearcher:
+                   reorder: int = SCANN_REORDER) -> scann_ops_pybind.ScannSearcher:
     """Dot-product searcher over ``embeddings`` (n, d); neighbour ids are row numbers."""
     n_items = len(embeddings)
     builder = scann_ops_pybind.builder(np.ascontiguousarray(embeddings, dtype=np.float32),
