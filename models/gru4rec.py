@@ -7,7 +7,8 @@ output vector ``W_out[j]`` (the official default), so each item has one vector.
 
 Training (see ``training.fit_gru4rec``) scores each mini-batch row against the targets of all rows
 (in-batch negatives) plus ``n_sample`` negatives shared by the whole mini-batch, drawn from
-popularity ** ``sample_alpha``. Two losses, as in the official code:
+popularity ** ``sample_alpha``. When ``n_sample`` is at least the number of items, sampling buys
+nothing: every item is scored instead (an exact softmax, and cheaper). Two losses, as in the official code:
 
 - ``cross-entropy``: softmax over those candidates, -log p(target); optional log Q correction.
 - ``bpr-max``: -log sum_j softmax_neg(r)_j sigmoid(r_target - r_j) + bpreg * sum_j softmax_neg(r)_j r_j^2,
@@ -112,22 +113,21 @@ class GRU4Rec(tf.Module):
         return tf.concat([tf.fill([tf.shape(scores)[0], 1], -np.inf), scores[:, 1:]], axis=1)
 
 
-def cross_entropy_loss(logits: tf.Tensor, log_q: tf.Tensor | None = None) -> tf.Tensor:
-    """logits (B, B + S) whose diagonal holds each row's target; log_q (B + S,) scaled log sampling
+def cross_entropy_loss(logits: tf.Tensor, target_columns: tf.Tensor, log_q: tf.Tensor | None = None) -> tf.Tensor:
+    """logits (B, C), the column of each row's target (B,), and optionally log_q (C,): scaled log sampling
     probabilities to subtract (the log Q correction). Returns the summed loss."""
     if log_q is not None:
         logits = logits - log_q[tf.newaxis, :]
-    log_probabilities = tf.nn.log_softmax(logits, axis=1)
-    return -tf.reduce_sum(tf.linalg.diag_part(log_probabilities))
+    return tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(target_columns, logits))
 
 
-def bpr_max_loss(logits: tf.Tensor, bpreg: float, elu_param: float) -> tf.Tensor:
-    """BPR-max over logits (B, B + S) whose diagonal holds each row's target. Returns the summed loss."""
+def bpr_max_loss(logits: tf.Tensor, target_columns: tf.Tensor, bpreg: float, elu_param: float) -> tf.Tensor:
+    """BPR-max over logits (B, C) given the column of each row's target (B,). Returns the summed loss."""
     if elu_param > 0:
         # ELU with alpha = elu_param; exp of the clipped value keeps the unused branch finite.
         logits = tf.where(logits > 0, logits, elu_param * (tf.exp(tf.minimum(logits, 0.0)) - 1.0))
-    target = tf.linalg.diag_part(logits)[:, tf.newaxis]
-    negatives_mask = 1.0 - tf.eye(tf.shape(logits)[0], tf.shape(logits)[1])
+    target = tf.gather(logits, target_columns, batch_dims=1)[:, tf.newaxis]
+    negatives_mask = 1.0 - tf.one_hot(target_columns, tf.shape(logits)[1])
     masked = logits * negatives_mask
     weights = tf.exp(masked - tf.reduce_max(masked, axis=1, keepdims=True)) * negatives_mask
     weights = weights / tf.reduce_sum(weights, axis=1, keepdims=True)  # softmax over the negatives only

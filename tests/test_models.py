@@ -55,15 +55,16 @@ def test_gru4rec_scores_follow_the_step_by_step_state():
                                rtol=1e-5)
 
 
-def test_cross_entropy_is_minus_log_softmax_of_the_diagonal():
+def test_cross_entropy_is_minus_log_softmax_of_each_target():
     logits = tf.constant([[2.0, 0.0, 1.0], [0.0, 1.0, 3.0]])
     expected = -(np.log(np.exp(2) / (np.exp(2) + 1 + np.exp(1))) + np.log(np.exp(1) / (1 + np.exp(1) + np.exp(3))))
-    assert float(cross_entropy_loss(logits)) == pytest.approx(expected, rel=1e-5)
+    assert float(cross_entropy_loss(logits, tf.constant([0, 1]))) == pytest.approx(expected, rel=1e-5)
 
 
 def test_bpr_max_weights_negatives_by_their_softmax():
-    logits = tf.constant([[1.0, 0.5, -1.0]])  # one row: target 1.0, negatives 0.5 and -1.0
+    logits = tf.constant([[0.5, 1.0, -1.0]])  # one row: target 1.0 (column 1), negatives 0.5 and -1.0
     weights = np.exp([0.5, -1.0]) / np.exp([0.5, -1.0]).sum()
     sigmoid = 1 / (1 + np.exp(-(1.0 - np.array([0.5, -1.0]))))
     expected = -np.log((weights * sigmoid).sum()) + 0.5 * (weights * np.array([0.25, 1.0])).sum()
-    assert float(bpr_max_loss(logits, bpreg=0.5, elu_param=0.0)) == pytest.approx(expected, rel=1e-5)
+    loss = bpr_max_loss(logits, tf.constant([1]), bpreg=0.5, elu_param=0.0)
+    assert float(loss) == pytest.approx(expected, rel=1e-5)

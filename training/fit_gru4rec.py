@@ -41,21 +41,27 @@ def fit_gru4rec(split: SequenceSplit, validation: SequenceSplit, config: GRU4Rec
     log_popularity = np.log(np.maximum(counts, 1.0)).astype(np.float32)
     log_sampled = np.log(np.maximum(sampler.probabilities, 1e-12)).astype(np.float32)
     variables = model.trainable_variables
+    score_all_items = config.n_sample >= split.n_items
+    all_items = tf.range(1, split.n_items + 1, dtype=tf.int32)
+    n_sample = 0 if score_all_items else config.n_sample
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)] * 3 + [tf.TensorSpec([None, None], tf.float32)])
     def train_step(inputs: tf.Tensor, targets: tf.Tensor, negatives: tf.Tensor, hidden: tf.Tensor):
-        candidates = tf.concat([targets, negatives], axis=0)  # (B + S,): the targets are in-batch negatives
+        if score_all_items:
+            candidates, target_columns = all_items, targets - 1
+        else:  # (B + S,): each row's target is a negative for the other rows; targets on the diagonal
+            candidates, target_columns = tf.concat([targets, negatives], axis=0), tf.range(tf.shape(targets)[0])
         with tf.GradientTape() as tape:
             new_hidden = model.step(inputs, hidden, training=True)
-            logits = model.score_candidates(new_hidden, candidates)  # (B, B + S), targets on the diagonal
+            logits = model.score_candidates(new_hidden, candidates)  # (B, C)
             if config.loss == "bpr-max":
-                loss = bpr_max_loss(logits, config.bpreg, config.elu_param)
+                loss = bpr_max_loss(logits, target_columns, config.bpreg, config.elu_param)
             else:
                 log_q = None
-                if config.logq:
+                if config.logq and not score_all_items:
                     log_q = config.logq * tf.concat([tf.gather(log_popularity, targets),
                                                      tf.gather(log_sampled, negatives)], axis=0)
-                loss = cross_entropy_loss(logits, log_q)
+                loss = cross_entropy_loss(logits, target_columns, log_q)
             loss = loss / tf.cast(tf.shape(inputs)[0], tf.float32)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss, new_hidden
@@ -66,7 +72,7 @@ def fit_gru4rec(split: SequenceSplit, validation: SequenceSplit, config: GRU4Rec
         for step in session_parallel_steps(validation.train.items, validation.train.offsets, config.batch_size):
             hidden = hidden[step.keep]
             hidden[step.reset] = 0.0
-            loss, new_hidden = train_step(step.inputs, step.targets, sampler.sample(config.n_sample), hidden)
+            loss, new_hidden = train_step(step.inputs, step.targets, sampler.sample(n_sample), hidden)
             hidden = new_hidden.numpy()
             total += float(loss)
             steps += 1
