@@ -17,6 +17,8 @@ from models.vocabulary import AGE_BOUNDARIES, ItemFeatureTables, Vocabularies
 
 Features = Mapping[str, tf.Tensor]
 USER_INDEX_KEYS = ("user", "gender", "occupation", "age_bucket", "recent_items")
+USER_CATEGORIES = ("gender", "occupation", "age_bucket")  # categorical demographics; size key in Vocabularies
+_CATEGORY_SIZES = {"gender": "genders", "occupation": "occupations", "age_bucket": "age_buckets"}
 
 
 def lookup_table(values: tuple[str, ...]) -> tf.lookup.StaticHashTable:
@@ -56,7 +58,7 @@ class FeatureEncoder(tf.Module):
 class EncoderConfig:
     id_dim: int = 32  # user / item id embedding size
     feature_dim: int = 8  # size of each side-feature embedding
-    use_user_features: bool = True  # gender, occupation, age bucket
+    user_features: tuple[str, ...] = USER_CATEGORIES  # demographics the user encoder embeds
     use_history: bool = True  # mean of the user's recent item embeddings
     use_item_features: bool = True  # genres and title tokens
     l2: float = 0.0  # L2 penalty on the id embeddings
@@ -81,19 +83,19 @@ class UserEncoder(tf.keras.layers.Layer):
         regularizer = tf.keras.regularizers.l2(config.l2) if config.l2 else None
         self.user_embedding = tf.keras.layers.Embedding(sizes["users"], config.id_dim,
                                                         embeddings_regularizer=regularizer)
-        if config.use_user_features:
-            self.gender_embedding = tf.keras.layers.Embedding(sizes["genders"], config.feature_dim)
-            self.occupation_embedding = tf.keras.layers.Embedding(sizes["occupations"], config.feature_dim)
-            self.age_embedding = tf.keras.layers.Embedding(sizes["age_buckets"], config.feature_dim)
+        unknown = set(config.user_features) - set(USER_CATEGORIES)
+        if unknown:
+            raise ValueError(f"unknown user features {sorted(unknown)}; known: {', '.join(USER_CATEGORIES)}")
+        self.category_embeddings = {name: tf.keras.layers.Embedding(sizes[_CATEGORY_SIZES[name]], config.feature_dim,
+                                                                    name=f"{name}_embedding")
+                                    for name in config.user_features}
         if config.use_history:
             self.history_embedding = tf.keras.layers.Embedding(sizes["items"], config.id_dim,
                                                                embeddings_regularizer=regularizer)
 
     def call(self, features: Features, exclude_item: tf.Tensor | None = None) -> tf.Tensor:
         parts = [self.user_embedding(features["user"])]
-        if self.config.use_user_features:
-            parts += [self.gender_embedding(features["gender"]), self.occupation_embedding(features["occupation"]),
-                      self.age_embedding(features["age_bucket"])]
+        parts += [embedding(features[name]) for name, embedding in self.category_embeddings.items()]
         if self.config.use_history:
             recent = features["recent_items"]  # (B, H)
             mask = recent > 0

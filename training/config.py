@@ -46,7 +46,8 @@ def _convert(raw: str, kind: Any, name: str) -> Any:
         if kind in (int, float, str):
             return kind(raw)
         if origin is tuple:
-            return tuple(int(part) for part in raw.split(",") if part)
+            element = typing.get_args(kind)[0]
+            return tuple(element(part) for part in raw.split(",") if part)
         if origin is typing.Literal:
             if raw not in typing.get_args(kind):
                 raise ValueError(raw)
@@ -68,7 +69,7 @@ def apply_overrides(config: Any, overrides: list[str], prefix: str = "") -> Any:
         head, dot, rest = key.partition(".")
         names = {f.name for f in fields(config)}
         if head not in names:
-            raise ConfigError(f"unknown setting {prefix}{head!r}; known: {', '.join(sorted(names))}")
+            raise ConfigError(f"unknown setting '{prefix}{head}'; known: {', '.join(sorted(names))}")
         if dot:
             if not dataclasses.is_dataclass(getattr(config, head)):
                 raise ConfigError(f"{prefix}{head} has no fields")

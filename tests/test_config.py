@@ -1,0 +1,42 @@
+"""Training settings from the command line: typed, nested, unknown keys rejected; bad specs fail fast."""
+
+import pytest
+
+from training.config import ConfigError, TrainConfig, apply_overrides
+from training.train import main
+
+
+def test_overrides_reach_nested_fields_with_their_types():
+    config = apply_overrides(TrainConfig(), [
+        "seed=7", "gru4rec.loss=bpr-max", "retrieval.tower_widths=128,64", "retrieval.normalize=false",
+        "ranking.encoder.user_features=gender,age_bucket", "narm.dropout_context=0.3",
+    ])
+    assert config.seed == 7 and config.gru4rec.loss == "bpr-max"
+    assert config.retrieval.tower_widths == (128, 64) and config.retrieval.normalize is False
+    assert config.ranking.encoder.user_features == ("gender", "age_bucket")
+    assert config.narm.dropout_context == 0.3
+    assert TrainConfig().gru4rec.loss == "cross-entropy"  # defaults untouched
+
+
+@pytest.mark.parametrize("override, message", [
+    ("gru4rec.hiden_size=10", "unknown setting 'gru4rec.hiden_size'"),
+    ("gru4rec.loss=top1", "not a valid"),
+    ("seed=seven", "not a valid int"),
+    ("split=sideways", "not a valid"),
+    ("seed", "expected section.field=value"),
+])
+def test_bad_overrides_are_rejected(override, message):
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(TrainConfig(), [override])
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--data", "movielens:/x"], "unknown source 'movielens'"),
+    (["--data", "ml-100k"], "needs a path"),
+    (["--sessions", "from-data:/x"], "takes no path"),
+    (["--set", "nope=1"], "unknown setting"),
+    (["--data", "ml-100k:/no/such/folder"], "/no/such/folder"),
+])
+def test_train_cli_fails_fast_with_a_clear_message(arguments, message, capsys, tmp_path):
+    assert main([*arguments, "--artifacts", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
