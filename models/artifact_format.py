@@ -55,6 +55,7 @@ USER_FEATURES: dict[str, tuple[str, int]] = {
     "gender": ("string", 1),
     "occupation": ("string", 1),
     "recent_items": ("string", 2),  # (B, H) the user's latest training items, right-padded ""
+    "recent_ratings": ("float32", 2),  # (B, H) the user's ratings of those items, 0 where padded
 }
 PAD_ID = ""
 
@@ -123,16 +124,19 @@ def read_manifest(version_dir: Path) -> dict[str, Any]:
 
 
 def user_feature_arrays(users: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Rows of ``USERS`` (user_id, age, gender, occupation, recent_items) -> the user inputs of the
-    query and ranking signatures, one row per frame row."""
+    """Rows of ``USERS`` (user_id, age, gender, occupation, recent_items, recent_ratings) -> the user
+    inputs of the query and ranking signatures (``USER_FEATURES``), one row per frame row."""
     width = max(1, max((len(items) for items in users["recent_items"]), default=1))
     recent = np.full((len(users), width), PAD_ID, dtype=object)
-    for row, items in enumerate(users["recent_items"]):
+    ratings = np.zeros((len(users), width), dtype=np.float32)
+    for row, (items, values) in enumerate(zip(users["recent_items"], users["recent_ratings"], strict=True)):
         recent[row, : len(items)] = list(items)
+        ratings[row, : len(values)] = values
     return {
         "user_id": users["user_id"].to_numpy(dtype=object),
         "age": users["age"].to_numpy(dtype=np.float32),
         "gender": users["gender"].to_numpy(dtype=object),
         "occupation": users["occupation"].to_numpy(dtype=object),
         "recent_items": recent,
+        "recent_ratings": ratings,
     }

@@ -16,7 +16,7 @@ import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from models.vocabulary import AGE_BOUNDARIES, ItemFeatureTables, Vocabularies
 
 Features = Mapping[str, tf.Tensor]
-USER_INDEX_KEYS = ("user", "gender", "occupation", "age_bucket", "recent_items")
+USER_INDEX_KEYS = ("user", "gender", "occupation", "age_bucket", "recent_items", "recent_ratings")
 USER_CATEGORIES = ("gender", "occupation", "age_bucket")  # categorical demographics; size key in Vocabularies
 _CATEGORY_SIZES = {"gender": "genders", "occupation": "occupations", "age_bucket": "age_buckets"}
 
@@ -51,6 +51,7 @@ class FeatureEncoder(tf.Module):
             "occupation": tf.cast(self.occupation_table.lookup(raw["occupation"]), tf.int32),
             "age_bucket": tf.where(tf.math.is_nan(age), 0, tf.cast(bucket, tf.int32)),
             "recent_items": self.items(raw["recent_items"]),
+            "recent_ratings": tf.cast(raw["recent_ratings"], tf.float32),
         }
 
 
@@ -60,6 +61,7 @@ class EncoderConfig:
     feature_dim: int = 8  # size of each side-feature embedding
     user_features: tuple[str, ...] = USER_CATEGORIES  # demographics the user encoder embeds
     use_history: bool = True  # mean of the user's recent item embeddings
+    use_history_ratings: bool = False  # also a mean weighted by each rating's offset from the user's mean
     use_item_features: bool = True  # genres and title tokens
     l2: float = 0.0  # L2 penalty on the id embeddings
 
@@ -92,16 +94,29 @@ class UserEncoder(tf.keras.layers.Layer):
         if config.use_history:
             self.history_embedding = tf.keras.layers.Embedding(sizes["items"], config.id_dim,
                                                                embeddings_regularizer=regularizer)
+        if config.use_history_ratings:
+            self.rated_embedding = tf.keras.layers.Embedding(sizes["items"], config.id_dim,
+                                                             embeddings_regularizer=regularizer)
 
     def call(self, features: Features, exclude_item: tf.Tensor | None = None) -> tf.Tensor:
         parts = [self.user_embedding(features["user"])]
         parts += [embedding(features[name]) for name, embedding in self.category_embeddings.items()]
+        recent = features["recent_items"]  # (B, H)
+        mask = recent > 0
+        if exclude_item is not None:
+            mask &= recent != exclude_item[:, tf.newaxis]
         if self.config.use_history:
-            recent = features["recent_items"]  # (B, H)
-            mask = recent > 0
-            if exclude_item is not None:
-                mask &= recent != exclude_item[:, tf.newaxis]
             parts.append(_masked_mean(self.history_embedding(recent), mask))
+        if self.config.use_history_ratings:
+            # Like the rated-item term of Koren's NSVD/SVD++ family, but with the ratings themselves:
+            # items the user rated above their own mean pull one way, below it the other.
+            ratings = features["recent_ratings"]
+            weights = tf.cast(mask, tf.float32)
+            user_mean = tf.reduce_sum(ratings * weights, axis=1, keepdims=True) / tf.maximum(
+                tf.reduce_sum(weights, axis=1, keepdims=True), 1.0)
+            offsets = (ratings - user_mean) * weights  # (B, H)
+            parts.append(tf.reduce_sum(self.rated_embedding(recent) * offsets[..., tf.newaxis], axis=1)
+                         / tf.sqrt(tf.maximum(tf.reduce_sum(weights, axis=1, keepdims=True), 1.0)))
         return tf.concat(parts, axis=-1)
 
 

@@ -22,7 +22,7 @@ from models.vocabulary import ItemFeatureTables
 
 @dataclass(frozen=True)
 class RankingConfig:
-    encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(l2=1e-5))
+    encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(l2=1e-5, use_history_ratings=True))
     hidden_widths: tuple[int, ...] = (128, 64)
     use_cross: bool = True
     dropout: float = 0.1

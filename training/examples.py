@@ -24,7 +24,7 @@ from training.split import RatingSplit
 class UserView:
     """Users as seen from one body of interactions (index arrays have a zero row 0 for unknown users)."""
 
-    frame: pd.DataFrame  # user_id, age, gender, occupation, recent_items; vocabulary order
+    frame: pd.DataFrame  # user_id, age, gender, occupation, recent_items, recent_ratings; vocabulary order
     indices: dict[str, np.ndarray]  # models.features.USER_INDEX_KEYS -> (n_users + 1, ...)
     seen: dict[int, np.ndarray]  # user index -> item indices to exclude from recommendations
 
@@ -55,14 +55,16 @@ def user_feature_frame(interactions: pd.DataFrame, users: pd.DataFrame, user_ids
                        history_length: int) -> pd.DataFrame:
     """One row per id in ``user_ids``: demographics (NaN / "" where unknown) and the user's latest
     ``history_length`` items, oldest first."""
-    ordered = interactions.sort_values(["user_id", "timestamp"], kind="stable")
-    recent = ordered.groupby("user_id", sort=False)["item_id"].agg(lambda items: items.iloc[-history_length:].tolist())
+    ordered = interactions.sort_values(["user_id", "timestamp"], kind="stable").groupby("user_id", sort=False)
+    recent = ordered["item_id"].agg(lambda items: items.iloc[-history_length:].tolist())
+    recent_ratings = ordered["rating"].agg(lambda ratings: ratings.iloc[-history_length:].astype(float).tolist())
     frame = pd.DataFrame({"user_id": list(user_ids)})
     demographics = users[USER_COLUMNS] if len(users) else pd.DataFrame(columns=USER_COLUMNS)
     frame = frame.merge(demographics.drop_duplicates("user_id"), on="user_id", how="left")
     frame["age"] = frame["age"].astype(np.float32)
     frame[["gender", "occupation"]] = frame[["gender", "occupation"]].fillna("").astype(str)
-    frame["recent_items"] = frame["user_id"].map(recent).apply(lambda items: items if isinstance(items, list) else [])
+    for column, values in (("recent_items", recent), ("recent_ratings", recent_ratings)):
+        frame[column] = frame["user_id"].map(values).apply(lambda found: found if isinstance(found, list) else [])
     return frame
 
 

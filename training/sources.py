@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from training import data as loaders
@@ -16,6 +15,12 @@ from training.synthetic import SyntheticConfig, generate
 
 DATA_KINDS = ("synthetic", "ml-100k", "ml-latest", "ratings-csv")
 SESSION_KINDS = ("synthetic", "sessions-csv", "diginetica", "gru4rec", "from-data")
+
+
+# The NARM / SR-GNN protocol: sessions of length >= 2 over items seen >= 5 times; the last 7 days are test.
+DIGINETICA_PROTOCOL = SequenceProtocol(test_days=7.0, min_item_support=5)
+# Each user's history ordered by time; interactions after the 90th percentile of timestamps are test.
+USER_SEQUENCE_PROTOCOL = SequenceProtocol(kind="user-sequences", test_fraction=0.1)
 
 
 class SpecError(ValueError):
@@ -61,10 +66,10 @@ def load_sources(data_spec: str, sessions_spec: str,
         sessions = loaders.load_sessions_csv(Path(session_path))
     elif session_kind == "diginetica":
         sessions = loaders.load_diginetica(Path(session_path))
-        protocol = replace(protocol, test_days=7.0, min_item_support=5)
+        protocol = DIGINETICA_PROTOCOL
     elif session_kind == "gru4rec":
         sessions = loaders.load_gru4rec(session_path)
     else:
         sessions = loaders.sessions_from_ratings(ratings)
-        protocol = replace(protocol, kind="user-sequences")
+        protocol = USER_SEQUENCE_PROTOCOL
     return ratings, sessions, protocol

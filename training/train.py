@@ -11,13 +11,12 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from models import artifact_format as fmt
 from training.config import ConfigError, TrainConfig, apply_overrides, as_json
-from training.dataset import DataFormatError, RatingData
+from training.dataset import DataFormatError
 from training.sources import SpecError, check_specs, load_sources
 
 log = logging.getLogger("recsys.train")
@@ -36,81 +35,49 @@ def library_versions() -> dict[str, str]:
 def run(config: TrainConfig, artifacts: Path, version: str | None = None) -> Path:
     """Train everything on ``config``'s data and publish a version under ``artifacts``; return its path."""
     # Heavy imports here, not at module level, so `recsys-train --help` and bad arguments answer at once.
-    from training.evaluate import evaluate_retrieval
-    from training.examples import prepare_ratings
     from training.export import ExportBundle, new_version_name, publish
-    from training.rating_models import train_rating_models, train_retrieval, tune_two_stage, two_stage_scorer
+    from training.pipeline import rating_stage, session_stage
     from training.report import markdown, plot_metrics, plot_training_curves
-    from training.sequences import split_sequences
-    from training.session_models import train_session_models
-    from training.split import split_ratings
 
     started = time.perf_counter()
     version = fmt.check_version_name(version or new_version_name())
-    timings: dict[str, float] = {}
-
-    def lap(name: str, since: float) -> float:
-        timings[f"{name}_seconds"] = round(time.perf_counter() - since, 2)
-        return time.perf_counter()
-
-    now = time.perf_counter()
     ratings, sessions, protocol = load_sources(config.data, config.sessions, config.synthetic)
     log.info("loaded %s and %s", ratings.describe(), sessions.describe())
-    rating_split = split_ratings(ratings, config.split, seed=config.seed)
-    context = prepare_ratings(ratings, rating_split, config.history_length)
-    session_split, session_validation = split_sequences(sessions, protocol)
-    log.info("rating split %s; session events: train %d, validation %d, test %d", rating_split.describe(),
-             session_split.train.n_events, len(session_validation.test), len(session_split.test))
-    now = lap("data", now)
-
-    retrieval = train_retrieval(context, config.retrieval, config.seed)
-    now = lap("retrieval", now)
-    rating = train_rating_models(context, config.ranking, config.mf, ratings.rating_range, config.seed)
-    rating_weight, _ = tune_two_stage(context, retrieval.model, rating.model)
-    test_items, seen = context.held_out_items("test"), context.train_view.seen
-    served = {f"two_stage (rating weight {rating_weight:g})": rating_weight, "two_stage (rating only)": 100.0}
-    retrieval.metrics = {"two_tower": retrieval.metrics.pop("two_tower"), **{
-        name: evaluate_retrieval(two_stage_scorer(retrieval.model, rating.model, context.train_view,
-                                                  len(context.vocab.items), weight), test_items, seen)
-        for name, weight in served.items()}, **retrieval.metrics}
-    now = lap("rating", now)
-    session = train_session_models(session_split, session_validation, config.gru4rec, config.narm,
-                                   config.session_model, config.seed)
-    now = lap("session", now)
+    rating = rating_stage(ratings, config)
+    session = session_stage(sessions, protocol, config)
+    served = session.result.served
 
     data_description = {
         "ratings": {**ratings.describe(), "fingerprint": fingerprint(ratings.all_interactions())},
         "sessions": sessions.describe(),
-        "rating_split": rating_split.describe(),
-        "session_split": {"train_events": session_split.train.n_events,
-                          "validation_events": len(session_validation.test), "test_events": len(session_split.test),
-                          "protocol": as_json(protocol)},
+        "rating_split": rating.split.describe(),
+        "session_split": session.describe(),
     }
-    curves = [*retrieval.curves, *rating.curves, *session.curves]
-    report = {"version": version, "data": data_description, "rating": rating.metrics, "retrieval": retrieval.metrics,
-              "session": session.metrics, "training": {curve.model: curve.as_dict() for curve in curves},
-              "timings": {**timings, "total_seconds": round(time.perf_counter() - started, 1)}}
+    curves = [*rating.curves, *session.result.curves]
+    report = {"version": version, "data": data_description, "rating": rating.rating.metrics,
+              "retrieval": rating.retrieval.metrics, "session": session.result.metrics,
+              "training": {curve.model: curve.as_dict() for curve in curves},
+              "timings": {**rating.seconds, "session_seconds": session.seconds,
+                          "total_seconds": round(time.perf_counter() - started, 1)}}
     manifest = {
         "data": data_description,
         "config": as_json(config),
         "libraries": library_versions(),
         "serving": {"rating_range": list(ratings.rating_range), "history_length": config.history_length,
-                    "rating_weight": rating_weight, "retrieval_temperature": config.retrieval.temperature,
-                    "session_model": session.served,
-                    "session_max_history": getattr(config, session.served).max_history,
+                    "rating_weight": rating.rating_weight, "retrieval_temperature": config.retrieval.temperature,
+                    "session_model": served, "session_max_history": getattr(config, served).max_history,
                     "embedding_dim": int(config.retrieval.tower_widths[-1])},
         "metrics": {task: report[task] for task in ("rating", "retrieval", "session")},
     }
-    bundle = ExportBundle(context=context, catalog=ratings.items, retrieval=retrieval.model, ranking=rating.model,
-                          rating_range=ratings.rating_range, session_model=session.model,
-                          session_split=session_split)
+    bundle = ExportBundle(context=rating.context, catalog=ratings.items, retrieval=rating.retrieval.model,
+                          ranking=rating.rating.model, rating_range=ratings.rating_range,
+                          session_model=session.result.model, session_split=session.split)
     version_dir = publish(artifacts, bundle, manifest, version=version, extra_files={
         fmt.REPORT_JSON: report,
         fmt.REPORT_MD: lambda path: path.write_text(markdown(report), "utf-8"),
         f"{fmt.PLOTS_DIR}/training_curves.png": lambda path: plot_training_curves(report, path),
         f"{fmt.PLOTS_DIR}/metrics.png": lambda path: plot_metrics(report, path),
     })
-    lap("export", now)
     log.info("done in %.0f s: %s", time.perf_counter() - started, version_dir)
     return version_dir
 
@@ -152,5 +119,3 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-
-__all__: list[Any] = ["run", "main", "RatingData"]

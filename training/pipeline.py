@@ -1,0 +1,84 @@
+"""The two training stages, shared by ``recsys-train`` and the quality benchmark.
+
+rating_stage: split rating data, train two-tower retrieval, the ranking model and MF, choose the
+two-stage order on validation, evaluate everything beside the baselines on the test part.
+session_stage: split sessions under their protocol, train GRU4Rec and NARM, pick the one to serve on
+validation, evaluate beside the baselines on the test events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from training.config import TrainConfig, as_json
+from training.dataset import RatingData, SessionData
+from training.evaluate import evaluate_retrieval
+from training.examples import RatingContext, prepare_ratings
+from training.fit import TrainingCurve
+from training.rating_models import Trained, train_rating_models, train_retrieval, tune_two_stage, two_stage_scorer
+from training.sequences import SequenceProtocol, SequenceSplit, split_sequences
+from training.session_models import SessionResult, train_session_models
+from training.split import RatingSplit, split_ratings
+
+log = logging.getLogger(__name__)
+RATING_ONLY_WEIGHT = 100.0  # a weight at which the predicted rating alone decides the order
+
+
+@dataclass
+class RatingOutcome:
+    split: RatingSplit
+    context: RatingContext
+    retrieval: Trained
+    rating: Trained
+    rating_weight: float
+    seconds: dict[str, float]
+
+    @property
+    def curves(self) -> list[TrainingCurve]:
+        return [*self.retrieval.curves, *self.rating.curves]
+
+
+@dataclass
+class SessionOutcome:
+    split: SequenceSplit
+    validation: SequenceSplit
+    protocol: SequenceProtocol
+    result: SessionResult
+    seconds: float
+
+    def describe(self) -> dict[str, Any]:
+        return {"train_events": self.split.train.n_events, "validation_events": len(self.validation.test),
+                "test_events": len(self.split.test), "protocol": as_json(self.protocol)}
+
+
+def rating_stage(ratings: RatingData, config: TrainConfig) -> RatingOutcome:
+    started = time.perf_counter()
+    split = split_ratings(ratings, config.split, seed=config.seed)
+    context = prepare_ratings(ratings, split, config.history_length)
+    log.info("rating split %s", split.describe())
+    retrieval = train_retrieval(context, config.retrieval, config.seed)
+    retrieval_seconds = time.perf_counter() - started
+    rating = train_rating_models(context, config.ranking, config.mf, ratings.rating_range, config.seed)
+    rating_weight, _ = tune_two_stage(context, retrieval.model, rating.model)
+    test_items, seen = context.held_out_items("test"), context.train_view.seen
+    two_stage = {f"two_stage (rating weight {rating_weight:g})": rating_weight,
+                 "two_stage (rating only)": RATING_ONLY_WEIGHT}
+    retrieval.metrics = {"two_tower": retrieval.metrics.pop("two_tower"), **{
+        name: evaluate_retrieval(two_stage_scorer(retrieval.model, rating.model, context.train_view,
+                                                  len(context.vocab.items), weight), test_items, seen)
+        for name, weight in two_stage.items()}, **retrieval.metrics}
+    seconds = {"retrieval_seconds": round(retrieval_seconds, 1),
+               "rating_seconds": round(time.perf_counter() - started - retrieval_seconds, 1)}
+    return RatingOutcome(split, context, retrieval, rating, rating_weight, seconds)
+
+
+def session_stage(sessions: SessionData, protocol: SequenceProtocol, config: TrainConfig) -> SessionOutcome:
+    started = time.perf_counter()
+    split, validation = split_sequences(sessions, protocol)
+    log.info("session events: train %d, validation %d, test %d", split.train.n_events, len(validation.test),
+             len(split.test))
+    result = train_session_models(split, validation, config.gru4rec, config.narm, config.session_model, config.seed)
+    return SessionOutcome(split, validation, protocol, result, round(time.perf_counter() - started, 1))
