@@ -15,15 +15,16 @@ from training.sequences import SequenceSet, SequenceSplit
 
 
 def prefix_examples(sequences: SequenceSet, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """(histories (N, length) right-padded with the most recent items, targets (N,)) for every position
-    p >= 1 of every sequence."""
+    """(histories (N, width) right-padded with the most recent items, targets (N,)) for every position
+    p >= 1 of every sequence; width is ``length`` or the longest history, if shorter (each GRU step costs)."""
     starts, ends = sequences.offsets[:-1], sequences.offsets[1:]
     positions = np.concatenate([np.arange(start + 1, end) for start, end in zip(starts, ends, strict=True)])
     sequence_start = np.repeat(starts, ends - starts - 1)
     first = np.maximum(sequence_start, positions - length)
     sizes = positions - first
-    histories = np.zeros((len(positions), length), dtype=np.int32)
-    columns = np.arange(length)
+    width = int(sizes.max(initial=1))
+    histories = np.zeros((len(positions), width), dtype=np.int32)
+    columns = np.arange(width)
     take = columns[np.newaxis, :] < sizes[:, np.newaxis]
     histories[take] = sequences.items[(first[:, np.newaxis] + columns[np.newaxis, :])[take]]
     return histories, sequences.items[positions].astype(np.int32)
