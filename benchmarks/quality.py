@@ -81,14 +81,14 @@ def ml100k(path: Path, config: TrainConfig) -> dict[str, Any]:
     outcome = rating_stage(ratings, config)
     without = replace(config.ranking, encoder=replace(config.ranking.encoder, user_features=tuple(
         name for name in config.ranking.encoder.user_features if name != "occupation")))
-    occupation = train_rating_models(outcome.context, without, config.mf, ratings.rating_range, config.seed)
+    occupation = train_rating_models(outcome.context, without, config.mf, None, ratings.rating_range, config.seed)
     sequences = session_stage(loaders.sessions_from_ratings(ratings), USER_SEQUENCE_PROTOCOL, config)
     return {
         "ml100k_ratings": outcome.rating.metrics,
         "ml100k_retrieval": outcome.retrieval.metrics,
         "ml100k_sequences": sequences.result.metrics,
-        "occupation_experiment": {"with occupation": outcome.rating.metrics["ranking"],
-                                  "without occupation": occupation.metrics["ranking"]},
+        "occupation_experiment": {"with occupation": outcome.rating.metrics["deep"],
+                                  "without occupation": occupation.metrics["deep"]},
         "served": {"rating_weight": outcome.rating_weight, "session_model": sequences.result.served},
         "seconds": {**outcome.seconds, "ml100k_sequences_seconds": sequences.seconds},
     }
@@ -114,7 +114,8 @@ def markdown(results: dict[str, Any]) -> str:
                          + " |")
         lines.append("")
     if "occupation_experiment" in results:
-        lines += ["#### Occupation experiment (ML-100K u1, ranking model)", "", "| ranking model | rmse | mae |",
+        lines += ["#### Occupation experiment (ML-100K u1, deep ranking model alone)", "",
+                  "| deep ranking model | rmse | mae |",
                   "|---|---|---|"]
         for variant, values in results["occupation_experiment"].items():
             lines.append(f"| {variant} | {values['rmse']:.4f} | {values['mae']:.4f} |")

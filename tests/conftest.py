@@ -15,7 +15,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 TINY_TRAINING = [
     "synthetic.n_users=300", "synthetic.n_items=200", "synthetic.n_sessions=1500",
     "retrieval.epochs=8", "ranking.epochs=8", "mf.epochs=8",
-    "gru4rec.epochs=4", "gru4rec.n_sample=128", "gru4rec.batch_size=32", "narm.epochs=3",
+    "gru4rec.epochs=4", "gru4rec.n_sample=128", "gru4rec.batch_size=32", "narm.epochs=3", "autorec.epochs=10",
 ]
 
 

@@ -16,8 +16,8 @@ def test_two_tower_beats_popularity_on_held_out_users(trained_report):
 
 def test_rating_models_beat_the_global_mean(trained_report):
     rating = trained_report["rating"]
-    assert rating["ranking"]["rmse"] <= 0.9 * rating["global_mean"]["rmse"]
-    assert rating["mf"]["rmse"] <= 0.9 * rating["global_mean"]["rmse"]
+    for model in ("ranking", "deep", "mf"):
+        assert rating[model]["rmse"] <= 0.9 * rating["global_mean"]["rmse"], model
 
 
 def test_gru4rec_beats_popularity_on_later_sessions(trained_report):
@@ -27,7 +27,7 @@ def test_gru4rec_beats_popularity_on_later_sessions(trained_report):
 
 
 def test_training_curves_are_recorded(trained_report):
-    for model in ("two_tower", "ranking", "mf", "gru4rec"):
+    for model in ("two_tower", "deep", "mf", "autorec", "gru4rec", "narm"):
         curve = trained_report["training"][model]
         assert 1 <= curve["best_epoch"] <= len(curve["loss"])
         assert all(np.isfinite(curve["loss"]))

@@ -9,6 +9,7 @@ import typing
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
+from models.autorec import AutoRecConfig
 from models.gru4rec import GRU4RecConfig
 from models.narm import NARMConfig
 from models.ranking import MFConfig, RankingConfig
@@ -26,6 +27,8 @@ class TrainConfig:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)
     mf: MFConfig = field(default_factory=MFConfig)
+    use_autorec: bool = True  # a member of the served rating blend (skipped on catalogs too large for it)
+    autorec: AutoRecConfig = field(default_factory=AutoRecConfig)
     session_model: Literal["auto", "gru4rec", "narm"] = "auto"  # auto: the better one on validation
     gru4rec: GRU4RecConfig = field(default_factory=GRU4RecConfig)
     narm: NARMConfig = field(default_factory=NARMConfig)

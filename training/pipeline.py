@@ -61,7 +61,8 @@ def rating_stage(ratings: RatingData, config: TrainConfig) -> RatingOutcome:
     log.info("rating split %s", split.describe())
     retrieval = train_retrieval(context, config.retrieval, config.seed)
     retrieval_seconds = time.perf_counter() - started
-    rating = train_rating_models(context, config.ranking, config.mf, ratings.rating_range, config.seed)
+    rating = train_rating_models(context, config.ranking, config.mf, config.autorec if config.use_autorec else None,
+                                 ratings.rating_range, config.seed)
     rating_weight, _ = tune_two_stage(context, retrieval.model, rating.model)
     test_items, seen = context.held_out_items("test"), context.train_view.seen
     two_stage = {f"two_stage (rating weight {rating_weight:g})": rating_weight,

@@ -14,6 +14,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from models.autorec import MAX_CELLS as AUTOREC_MAX_CELLS
+from models.autorec import AutoRecConfig, ItemAutoRec, ratings_matrix
+from models.ensemble import RatingEnsemble, fit_blend
 from models.ranking import DeepRankingModel, MatrixFactorization, MFConfig, RankingConfig, RatingModel
 from models.retrieval import RetrievalConfig, TwoTowerModel
 from training.baselines import ease_scorer, item_knn_scorer, popularity_scorer
@@ -173,21 +176,65 @@ def evaluate_rating_model(model: RatingModel, context: RatingContext,
     return {**rating_metrics(predictions, test["rating"].to_numpy(), rating_range), "ratings": len(test)}
 
 
+def _fit_autorec(context: RatingContext, config: AutoRecConfig, rating_range: tuple[float, float],
+                 seed: int) -> tuple[ItemAutoRec, TrainingCurve]:
+    n_users, n_items = len(context.vocab.users), len(context.vocab.items)
+    model = ItemAutoRec(_ratings_matrix(context, "fit"), config)
+    model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
+    items = tf.data.Dataset.from_tensor_slices({"item": np.arange(1, n_items + 1, dtype=np.int32)})
+    dataset = items.shuffle(n_items, seed=seed, reshuffle_each_iteration=True).batch(config.batch_size)
+    validation = _known(context.frames["validation"])
+
+    def validate() -> float:
+        model.refresh_codes()
+        predictions = predict_ratings(model, context.fit_view, validation)
+        return rating_metrics(predictions, validation["rating"].to_numpy(), rating_range)["rmse"]
+
+    curve = TrainingCurve(model="autorec", metric="rmse", higher_is_better=False)
+    started = time.perf_counter()
+    fit_keras(model, dataset, curve, config.epochs, config.patience, validate)
+    model.refresh_codes()
+    curve.seconds = time.perf_counter() - started
+    log.info("autorec over %d users x %d items", n_users, n_items)
+    return model, curve
+
+
+def _ratings_matrix(context: RatingContext, part: str) -> np.ndarray:
+    frame = _known(context.frames[part])
+    return ratings_matrix(frame["user_index"].to_numpy(), frame["item_index"].to_numpy(), frame["rating"].to_numpy(),
+                          len(context.vocab.users), len(context.vocab.items))
+
+
 def train_rating_models(context: RatingContext, ranking_config: RankingConfig, mf_config: MFConfig,
-                        rating_range: tuple[float, float], seed: int = 42) -> Trained:
-    """The deep ranking model (served) and its baselines: MF with biases and the global mean."""
+                        autorec_config: AutoRecConfig | None, rating_range: tuple[float, float],
+                        seed: int = 42) -> Trained:
+    """The served rating model: a blend of the deep ranking model, MF with biases and I-AutoRec (when
+    ``autorec_config`` is given and the catalog is small enough), weighted on validation. Its baselines:
+    each member alone and the global mean."""
     tf.keras.utils.set_random_seed(seed)
-    ranking = DeepRankingModel(context.sizes, context.item_tables, context.mean_rating, ranking_config)
-    ranking_curve = _fit_rating_model(ranking, "ranking", context, rating_range, ranking_config.learning_rate,
-                                      ranking_config.batch_size, ranking_config.epochs, ranking_config.patience, seed)
+    deep = DeepRankingModel(context.sizes, context.item_tables, context.mean_rating, ranking_config)
+    members: dict[str, RatingModel | ItemAutoRec] = {"deep": deep}
+    curves = [_fit_rating_model(deep, "deep", context, rating_range, ranking_config.learning_rate,
+                                ranking_config.batch_size, ranking_config.epochs, ranking_config.patience, seed)]
     mf = MatrixFactorization(context.sizes, context.mean_rating, mf_config)
-    mf_curve = _fit_rating_model(mf, "mf", context, rating_range, mf_config.learning_rate, mf_config.batch_size,
-                                 mf_config.epochs, mf_config.patience, seed)
+    members["mf"] = mf
+    curves.append(_fit_rating_model(mf, "mf", context, rating_range, mf_config.learning_rate, mf_config.batch_size,
+                                    mf_config.epochs, mf_config.patience, seed))
+    cells = (len(context.vocab.users) + 1) * (len(context.vocab.items) + 1)
+    if autorec_config is not None and cells <= AUTOREC_MAX_CELLS:
+        members["autorec"], curve = _fit_autorec(context, autorec_config, rating_range, seed)
+        curves.append(curve)
+    validation = _known(context.frames["validation"])
+    weights = fit_blend({name: predict_ratings(model, context.fit_view, validation) for name, model in members.items()},
+                        validation["rating"].to_numpy(), rating_range)
+    log.info("rating blend fitted on validation: intercept %.3f, %s", weights[0],
+             {name: round(float(weight), 3) for name, weight in zip(members, weights[1:], strict=True)})
+    if "autorec" in members:
+        members["autorec"].use_ratings(_ratings_matrix(context, "train"))  # test and serving read all training ratings
+    ensemble = RatingEnsemble(members, weights, rating_range)
     test_ratings = context.frames["test"]["rating"].to_numpy()
-    metrics = {
-        "ranking": evaluate_rating_model(ranking, context, rating_range),
-        "mf": evaluate_rating_model(mf, context, rating_range),
-        "global_mean": {**rating_metrics(np.full(len(test_ratings), context.mean_rating), test_ratings,
-                                         rating_range), "ratings": len(test_ratings)},
-    }
-    return Trained(model=ranking, metrics=metrics, curves=[ranking_curve, mf_curve])
+    metrics = {"ranking": evaluate_rating_model(ensemble, context, rating_range)}
+    metrics.update({name: evaluate_rating_model(model, context, rating_range) for name, model in members.items()})
+    metrics["global_mean"] = {**rating_metrics(np.full(len(test_ratings), context.mean_rating), test_ratings,
+                                               rating_range), "ratings": len(test_ratings)}
+    return Trained(model=ensemble, metrics=metrics, curves=curves)

@@ -1,0 +1,80 @@
+"""I-AutoRec (Sedhain et al. 2015, "AutoRec: Autoencoders Meet Collaborative Filtering").
+
+Each item's vector of ratings by all users, r_i, is encoded h_i = sigmoid(V r_i + mu) and decoded
+r_hat_i = W h_i + b; only observed ratings count in the loss, with an L2 penalty on V and W. The
+prediction for (u, i) is row u of the decoder applied to h_i, i.e. W[u] . h_i + b[u], so predictions
+read a table of item codes (``refresh_codes`` recomputes it after training or ``use_ratings``) and one
+decoder row per user: a few thousand multiply-adds per candidate.
+
+The ratings matrix lives inside the model (items x users, float32), which bounds it to catalogs
+where that matrix fits in memory (``MAX_CELLS``); the trainer skips it above that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+
+MAX_CELLS = 50_000_000  # items x users; 200 MB of float32
+
+
+@dataclass(frozen=True)
+class AutoRecConfig:
+    hidden_size: int = 500
+    l2: float = 1e-3  # on encoder and decoder weights
+    learning_rate: float = 0.002
+    batch_size: int = 64  # items per step
+    epochs: int = 150  # upper bound; early stopping on validation RMSE picks the epoch
+    patience: int = 10
+
+
+def ratings_matrix(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray, n_users: int,
+                   n_items: int) -> np.ndarray:
+    """(n_items + 1, n_users + 1) float32 with 0 where unobserved (ratings are >= 0.5 on every scale)."""
+    matrix = np.zeros((n_items + 1, n_users + 1), dtype=np.float32)
+    matrix[item_index, user_index] = ratings
+    return matrix
+
+
+class ItemAutoRec(tfrs.Model):
+    """Features: ``user`` (B,) and ``item`` (B,) or (B, N) indices; training batches carry ``item`` only."""
+
+    def __init__(self, matrix: np.ndarray, config: AutoRecConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.ratings = tf.Variable(matrix, trainable=False, name="item_ratings")  # (items, users)
+        regularizer = tf.keras.regularizers.l2(config.l2)
+        self.encoder = tf.keras.layers.Dense(config.hidden_size, activation="sigmoid", kernel_regularizer=regularizer)
+        self.decoder = tf.keras.layers.Dense(matrix.shape[1], kernel_regularizer=regularizer)
+        self.decoder.build((None, config.hidden_size))
+        self.item_codes = tf.Variable(self.encoder(matrix), trainable=False, name="item_codes")
+
+    def use_ratings(self, matrix: np.ndarray) -> None:
+        """Encode from a different (e.g. larger) body of ratings, as at test and serving time."""
+        self.ratings.assign(matrix)
+        self.refresh_codes()
+
+    def refresh_codes(self) -> None:
+        self.item_codes.assign(self.encoder(self.ratings))
+
+    def call(self, features, training: bool = False) -> tf.Tensor:
+        """W[u] . h_i + b[u]: the decoder's output for user u, without decoding every user."""
+        items = features["item"]
+        codes = tf.gather(self.item_codes, items)  # (B, [N,] hidden)
+        weights = tf.gather(tf.transpose(self.decoder.kernel), features["user"])  # (B, hidden)
+        bias = tf.gather(self.decoder.bias, features["user"])  # (B,)
+        if items.shape.rank == 2:
+            weights, bias = weights[:, tf.newaxis, :], bias[:, tf.newaxis]
+        return tf.reduce_sum(codes * weights, axis=-1) + bias
+
+    def compute_loss(self, features, training: bool = False) -> tf.Tensor:
+        observed = tf.gather(self.ratings, features["item"])  # (B, users)
+        mask = tf.cast(observed > 0, tf.float32)
+        reconstruction = self.decoder(self.encoder(observed))
+        squared = tf.reduce_sum(mask * tf.square(reconstruction - observed))
+        return squared / tf.maximum(tf.reduce_sum(mask), 1.0)  # tfrs.Model adds the L2 penalties
