@@ -7,18 +7,17 @@ import argparse
 import asyncio
 import logging
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import models  # noqa: F401  (selects Keras 2 before anything can import TensorFlow)
 from app.config import Settings
 from app.errors import install_error_handlers
-from app.metrics import ServiceMetrics
+from app.metrics import MetricsMiddleware, ServiceMetrics
 from app.routes import router
 from app.service import Batchers, ModelService, RecommenderFactory, tensorflow_recommender
 
@@ -52,17 +51,7 @@ def create_app(settings: Settings | None = None, build: RecommenderFactory | Non
     app.state.batchers = Batchers(settings)
     install_error_handlers(app)
     app.include_router(router)
-
-    @app.middleware("http")
-    async def measure(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = route.path if route is not None else "unmatched"
-        app.state.metrics.latency.labels(name).observe(time.perf_counter() - started)
-        app.state.metrics.requests.labels(name, str(response.status_code)).inc()
-        return response
-
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 
 
