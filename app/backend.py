@@ -2,8 +2,9 @@
 SavedModels and ScaNN index and implements ``app.recommender.Scorer`` with them.
 
 Requests never call ``model.predict`` (about 80 ms per call here): they call the SavedModels'
-serving signatures (about 1.7 ms). Query embeddings of known users depend only on stored features,
-so they are computed once at load time with one batched signature call per 4,096 users.
+serving signatures (about 1.7 ms). What depends on a known user alone (the query embedding, the
+ranking model's user state) is computed once at load time, in batches of 4,096 users, so a request
+only runs the item side of the ranking model.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ def configure_threads(threads: int) -> None:
     _threads_configured = True
 
 
-def _signature(catalog: Catalog, directory: str, name: str):
+def _signatures(catalog: Catalog, directory: str, *names: str) -> list:
     path = catalog.path / directory
     try:
-        return tf.saved_model.load(str(path)).signatures[name]
+        signatures = tf.saved_model.load(str(path)).signatures
+        return [signatures[name] for name in names]
     except (OSError, KeyError, ValueError, tf.errors.OpError) as error:
-        raise fmt.ArtifactError(f"cannot load signature {name!r} from {path}: {error}") from error
+        raise fmt.ArtifactError(f"cannot load signatures {names} from {path}: {error}") from error
 
 
 def _tensor(values: np.ndarray) -> tf.Tensor:
@@ -49,9 +51,10 @@ class TensorFlowScorer:
     def __init__(self, catalog: Catalog, tf_threads: int = 1, embed_batch: int = 4096) -> None:
         configure_threads(tf_threads)
         self.catalog = catalog
-        self._embed = _signature(catalog, fmt.QUERY_MODEL, fmt.QUERY_SIGNATURE)
-        self._rank = _signature(catalog, fmt.RANKING_MODEL, fmt.RANKING_SIGNATURE)
-        self._session = _signature(catalog, fmt.SESSION_MODEL, fmt.SESSION_SIGNATURE)
+        [embed] = _signatures(catalog, fmt.QUERY_MODEL, fmt.QUERY_SIGNATURE)
+        self._predict, encode, self._score = _signatures(catalog, fmt.RANKING_MODEL, fmt.RANKING_SIGNATURE,
+                                                         fmt.RANKING_USER_SIGNATURE, fmt.RANKING_ITEMS_SIGNATURE)
+        [self._session] = _signatures(catalog, fmt.SESSION_MODEL, fmt.SESSION_SIGNATURE)
         try:
             self._searcher = scann_ops_pybind.load_searcher(str(catalog.path / fmt.SCANN_DIR))
         except (RuntimeError, ValueError, OSError) as error:
@@ -60,7 +63,9 @@ class TensorFlowScorer:
         n_users = len(catalog.user_rows)
         chunks = [self._user_inputs(np.arange(start, min(start + embed_batch, n_users)))
                   for start in range(0, n_users, embed_batch)]
-        self.user_embeddings = np.concatenate([self._embed(**chunk)["embedding"].numpy() for chunk in chunks])
+        # Everything that depends on the user alone is computed here, once, not per request.
+        self.user_embeddings = np.concatenate([embed(**chunk)["embedding"].numpy() for chunk in chunks])
+        self.user_states = tf.constant(np.concatenate([encode(**chunk)["user_state"].numpy() for chunk in chunks]))
         self._verify(json.loads((catalog.path / fmt.PROBES).read_text(encoding="utf-8")))
         log.info("loaded model version %s: %d users, %d items, %d session items", catalog.version, n_users,
                  len(catalog.item_ids), len(catalog.session_item_ids))
@@ -68,9 +73,12 @@ class TensorFlowScorer:
     def _verify(self, probes: dict) -> None:
         """Reproduce the trainer's probe outputs from raw ids; a mismatch means a wrong or corrupt export."""
         users, items = np.array(probes["user_rows"]), np.array(probes["item_rows"])
+        item_ids = _tensor(self.catalog.item_ids[np.tile(items, (len(users), 1))])
         checks = {
             "query embeddings": (self.user_embeddings[users], probes["query_embeddings"]),
             "ratings": (self.rank(users, np.tile(items, (len(users), 1))), probes["ratings"]),
+            "ratings of the one-call signature": (
+                self._predict(**self._user_inputs(users), item_ids=item_ids)["rating"].numpy(), probes["ratings"]),
             "session scores": (self.session_scores([probes["session_items"]])[0, :50], probes["session_scores"]),
         }
         for name, (served, expected) in checks.items():
@@ -93,8 +101,8 @@ class TensorFlowScorer:
         return neighbors.astype(np.int64)
 
     def rank(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-        inputs = self._user_inputs(user_rows)
-        return self._rank(**inputs, item_ids=_tensor(self.catalog.item_ids[item_rows]))["rating"].numpy()
+        states = tf.gather(self.user_states, user_rows)
+        return self._score(user_state=states, item_ids=_tensor(self.catalog.item_ids[item_rows]))["rating"].numpy()
 
     def session_scores(self, sessions: list[list[str]]) -> np.ndarray:
         width = max(len(session) for session in sessions)

@@ -44,9 +44,14 @@ SESSION_MODEL = "saved_models/session"
 # demographics can change without retraining; catalog features live inside the models.
 #   QUERY_SIGNATURE:   USER_FEATURES                      -> {"embedding": float32 (B, dim)}
 #   RANKING_SIGNATURE: USER_FEATURES + item_ids (B, N)    -> {"rating": float32 (B, N)}
+#     and the same in two halves, so a server can compute each known user's half once:
+#   RANKING_USER_SIGNATURE:  USER_FEATURES                  -> {"user_state": float32 (B, S)}
+#   RANKING_ITEMS_SIGNATURE: user_state (B, S) + item_ids (B, N) -> {"rating": float32 (B, N)}
 #   SESSION_SIGNATURE: item_ids (B, T), right-padded "" -> {"scores": float32 (B, n_session_items)}
 QUERY_SIGNATURE = "embed_users"
 RANKING_SIGNATURE = "predict_ratings"
+RANKING_USER_SIGNATURE = "encode_users"
+RANKING_ITEMS_SIGNATURE = "score_items"
 SESSION_SIGNATURE = "next_item_scores"
 # name -> dtype and rank of each user feature input; strings are raw ids, "" means unknown.
 USER_FEATURES: dict[str, tuple[str, int]] = {

@@ -62,15 +62,24 @@ class ItemAutoRec(tfrs.Model):
     def refresh_codes(self) -> None:
         self.item_codes.assign(self.encoder(self.ratings))
 
-    def call(self, features, training: bool = False) -> tf.Tensor:
+    @property
+    def state_size(self) -> int:
+        return 1 + self.config.hidden_size
+
+    def user_state(self, features) -> tf.Tensor:
+        """(B, 1 + hidden): the user's decoder bias b[u] and row W[u]."""
+        users = features["user"]
+        return tf.concat([tf.gather(self.decoder.bias, users)[:, tf.newaxis],
+                          tf.gather(tf.transpose(self.decoder.kernel), users)], axis=1)
+
+    def score_items(self, state: tf.Tensor, items: tf.Tensor, training: bool = False) -> tf.Tensor:
         """W[u] . h_i + b[u]: the decoder's output for user u, without decoding every user."""
-        items = features["item"]
-        codes = tf.gather(self.item_codes, items)  # (B, [N,] hidden)
-        weights = tf.gather(tf.transpose(self.decoder.kernel), features["user"])  # (B, hidden)
-        bias = tf.gather(self.decoder.bias, features["user"])  # (B,)
         if items.shape.rank == 2:
-            weights, bias = weights[:, tf.newaxis, :], bias[:, tf.newaxis]
-        return tf.reduce_sum(codes * weights, axis=-1) + bias
+            state = state[:, tf.newaxis, :]
+        return tf.reduce_sum(tf.gather(self.item_codes, items) * state[..., 1:], axis=-1) + state[..., 0]
+
+    def call(self, features, training: bool = False) -> tf.Tensor:
+        return self.score_items(self.user_state(features), features["item"], training)
 
     def compute_loss(self, features, training: bool = False) -> tf.Tensor:
         observed = tf.gather(self.ratings, features["item"])  # (B, users)

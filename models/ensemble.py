@@ -30,9 +30,20 @@ class RatingEnsemble(tfrs.Model):
         self.blend = tf.Variable(weights, trainable=False, name="blend_weights")  # (1 + K,)
         self.rating_range = rating_range
 
-    def call(self, features, training: bool = False) -> tf.Tensor:
+    @property
+    def state_size(self) -> int:
+        return sum(member.state_size for member in self.members)
+
+    def user_state(self, features) -> tf.Tensor:
+        return tf.concat([member.user_state(features) for member in self.members], axis=-1)
+
+    def score_items(self, state: tf.Tensor, items: tf.Tensor, training: bool = False) -> tf.Tensor:
+        states = tf.split(state, [member.state_size for member in self.members], axis=-1)
         prediction = self.blend[0]
-        for position, member in enumerate(self.members):
-            rating = tf.clip_by_value(member(features, training=False), *self.rating_range)
+        for position, (member, member_state) in enumerate(zip(self.members, states, strict=True)):
+            rating = tf.clip_by_value(member.score_items(member_state, items), *self.rating_range)
             prediction += self.blend[position + 1] * rating
         return prediction
+
+    def call(self, features, training: bool = False) -> tf.Tensor:
+        return self.score_items(self.user_state(features), features["item"], training)

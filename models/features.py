@@ -59,6 +59,7 @@ class FeatureEncoder(tf.Module):
 class EncoderConfig:
     id_dim: int = 32  # user / item id embedding size
     feature_dim: int = 8  # size of each side-feature embedding
+    use_user_id: bool = True  # a free vector per user (without it, users are their features and history)
     user_features: tuple[str, ...] = USER_CATEGORIES  # demographics the user encoder embeds
     use_history: bool = True  # mean of the user's recent item embeddings
     use_history_ratings: bool = False  # also a mean weighted by each rating's offset from the user's mean
@@ -83,8 +84,9 @@ class UserEncoder(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         self.config = config
         regularizer = tf.keras.regularizers.l2(config.l2) if config.l2 else None
-        self.user_embedding = tf.keras.layers.Embedding(sizes["users"], config.id_dim,
-                                                        embeddings_regularizer=regularizer)
+        if config.use_user_id:
+            self.user_embedding = tf.keras.layers.Embedding(sizes["users"], config.id_dim,
+                                                            embeddings_regularizer=regularizer)
         unknown = set(config.user_features) - set(USER_CATEGORIES)
         if unknown:
             raise ValueError(f"unknown user features {sorted(unknown)}; known: {', '.join(USER_CATEGORIES)}")
@@ -98,8 +100,14 @@ class UserEncoder(tf.keras.layers.Layer):
             self.rated_embedding = tf.keras.layers.Embedding(sizes["items"], config.id_dim,
                                                              embeddings_regularizer=regularizer)
 
+    @property
+    def output_size(self) -> int:
+        config = self.config
+        ids = int(config.use_user_id) + int(config.use_history) + int(config.use_history_ratings)
+        return ids * config.id_dim + len(config.user_features) * config.feature_dim
+
     def call(self, features: Features, exclude_item: tf.Tensor | None = None) -> tf.Tensor:
-        parts = [self.user_embedding(features["user"])]
+        parts = [self.user_embedding(features["user"])] if self.config.use_user_id else []
         parts += [embedding(features[name]) for name, embedding in self.category_embeddings.items()]
         recent = features["recent_items"]  # (B, H)
         mask = recent > 0

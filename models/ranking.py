@@ -44,7 +44,10 @@ class MFConfig:
 
 
 class RatingModel(tfrs.Model):
-    """Shared parts: global mean, biases, MSE task; subclasses define ``interaction``."""
+    """Shared parts: global mean, biases, MSE task. Every model splits into a user side and an item side,
+    rating = score_items(user_state(features), items), so that serving computes each known user's state
+    once at load time and a request only runs the item side. Subclasses define ``user_vector`` (B, S - 1),
+    ``interaction`` and ``state_size``."""
 
     def __init__(self, sizes: Mapping[str, int], mean_rating: float, bias_l2: float) -> None:
         super().__init__()
@@ -56,16 +59,28 @@ class RatingModel(tfrs.Model):
                                                    embeddings_regularizer=regularizer)
         self.task = tfrs.tasks.Ranking(loss=tf.keras.losses.MeanSquaredError())
 
-    def interaction(self, features: Features, items: tf.Tensor, training: bool) -> tf.Tensor:
+    @property
+    def state_size(self) -> int:
         raise NotImplementedError
 
+    def user_vector(self, features: Features) -> tf.Tensor:
+        raise NotImplementedError
+
+    def interaction(self, users: tf.Tensor, items: tf.Tensor, training: bool) -> tf.Tensor:
+        """users (B, [N,] S - 1) broadcast to the items' shape (B,) or (B, N) -> (B,) or (B, N)."""
+        raise NotImplementedError
+
+    def user_state(self, features: Features) -> tf.Tensor:
+        """(B, state_size): the user's bias, then ``user_vector``."""
+        return tf.concat([self.user_bias(features["user"]), self.user_vector(features)], axis=-1)
+
+    def score_items(self, state: tf.Tensor, items: tf.Tensor, training: bool = False) -> tf.Tensor:
+        state = _broadcast_to_items(state, items)
+        return (self.mean_rating + state[..., 0] + self.item_bias(items)[..., 0]
+                + self.interaction(state[..., 1:], items, training))
+
     def call(self, features: Features, training: bool = False) -> tf.Tensor:
-        items = features["item"]
-        user_bias = self.user_bias(features["user"])[:, 0]  # (B,)
-        if items.shape.rank == 2:
-            user_bias = user_bias[:, tf.newaxis]
-        item_bias = self.item_bias(items)[..., 0]
-        return self.mean_rating + user_bias + item_bias + self.interaction(features, items, training)
+        return self.score_items(self.user_state(features), features["item"], training)
 
     def compute_loss(self, features: Features, training: bool = False) -> tf.Tensor:
         predictions = self(features, training=training)
@@ -82,6 +97,7 @@ def _broadcast_to_items(user_vectors: tf.Tensor, items: tf.Tensor) -> tf.Tensor:
 class MatrixFactorization(RatingModel):
     def __init__(self, sizes: Mapping[str, int], mean_rating: float, config: MFConfig) -> None:
         super().__init__(sizes, mean_rating, bias_l2=config.l2)
+        self.config = config
 
         def factors(rows: int) -> tf.keras.layers.Embedding:
             return tf.keras.layers.Embedding(rows, config.dim,
@@ -91,8 +107,14 @@ class MatrixFactorization(RatingModel):
         self.user_factors = factors(sizes["users"])
         self.item_factors = factors(sizes["items"])
 
-    def interaction(self, features: Features, items: tf.Tensor, training: bool) -> tf.Tensor:
-        users = _broadcast_to_items(self.user_factors(features["user"]), items)
+    @property
+    def state_size(self) -> int:
+        return 1 + self.config.dim
+
+    def user_vector(self, features: Features) -> tf.Tensor:
+        return self.user_factors(features["user"])
+
+    def interaction(self, users: tf.Tensor, items: tf.Tensor, training: bool) -> tf.Tensor:
         return tf.reduce_sum(users * self.item_factors(items), axis=-1)
 
 
@@ -106,10 +128,15 @@ class DeepRankingModel(RatingModel):
         self.cross = tfrs.layers.dcn.Cross() if config.use_cross else None
         self.mlp = dense_stack((*config.hidden_widths, 1), dropout=config.dropout, name="mlp")
 
-    def interaction(self, features: Features, items: tf.Tensor, training: bool) -> tf.Tensor:
-        users = _broadcast_to_items(self.user_encoder(features), items)  # (B, [N,] du)
-        item_vectors = self.item_encoder(items)  # (B, [N,] di)
-        combined = tf.concat([users, item_vectors], axis=-1)
+    @property
+    def state_size(self) -> int:
+        return 1 + self.user_encoder.output_size
+
+    def user_vector(self, features: Features) -> tf.Tensor:
+        return self.user_encoder(features)
+
+    def interaction(self, users: tf.Tensor, items: tf.Tensor, training: bool) -> tf.Tensor:
+        combined = tf.concat([users, self.item_encoder(items)], axis=-1)  # (B, [N,] du + di)
         if self.cross is not None:
             combined = self.cross(combined)
         return self.mlp(combined, training=training)[..., 0]

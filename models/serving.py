@@ -47,9 +47,17 @@ class RankingServing(tf.Module):
 
     @tf.function(input_signature=[*_USER_SPECS, _ITEMS_SPEC])
     def predict_ratings(self, user_id, age, gender, occupation, recent_items, recent_ratings, item_ids):
+        state = self.encode_users(user_id, age, gender, occupation, recent_items, recent_ratings)["user_state"]
+        return self.score_items(state, item_ids)
+
+    @tf.function(input_signature=_USER_SPECS)
+    def encode_users(self, user_id, age, gender, occupation, recent_items, recent_ratings):
         features = self.encoder.users(_raw_users(user_id, age, gender, occupation, recent_items, recent_ratings))
-        features["item"] = self.encoder.items(item_ids)
-        ratings = self.model(features, training=False)  # (B, N)
+        return {"user_state": self.model.user_state(features)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="user_state"), _ITEMS_SPEC])
+    def score_items(self, user_state, item_ids):
+        ratings = self.model.score_items(user_state, self.encoder.items(item_ids))  # (B, N)
         return {"rating": tf.clip_by_value(ratings, self.rating_range[0], self.rating_range[1])}
 
 
@@ -66,5 +74,5 @@ class SessionServing(tf.Module):
         return {"scores": self.model.next_item_scores(sequences)[:, 1:]}
 
 
-def save(module: tf.Module, signature_name: str, directory: str) -> None:
-    tf.saved_model.save(module, directory, signatures={signature_name: getattr(module, signature_name)})
+def save(module: tf.Module, signature_names: tuple[str, ...], directory: str) -> None:
+    tf.saved_model.save(module, directory, signatures={name: getattr(module, name) for name in signature_names})

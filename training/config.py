@@ -23,7 +23,7 @@ class TrainConfig:
     sessions: str = "synthetic"
     split: Literal["random", "temporal"] = "random"  # for data without a split of its own
     seed: int = 42
-    history_length: int = 50  # recent items per user fed to the query and ranking models
+    history_length: int = 200  # recent items per user fed to the query and ranking models
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)
     mf: MFConfig = field(default_factory=MFConfig)

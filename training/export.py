@@ -109,10 +109,11 @@ def _write_files(directory: Path, bundle: ExportBundle) -> None:
     build_searcher(embeddings).serialize(str(directory / fmt.SCANN_DIR), relative_path=True)
 
     _write_json(directory / fmt.PROBES, _probes(bundle))
-    save(QueryServing(context.encoder, bundle.retrieval), fmt.QUERY_SIGNATURE, str(directory / fmt.QUERY_MODEL))
-    save(RankingServing(context.encoder, bundle.ranking, bundle.rating_range), fmt.RANKING_SIGNATURE,
+    save(QueryServing(context.encoder, bundle.retrieval), (fmt.QUERY_SIGNATURE,), str(directory / fmt.QUERY_MODEL))
+    save(RankingServing(context.encoder, bundle.ranking, bundle.rating_range),
+         (fmt.RANKING_SIGNATURE, fmt.RANKING_USER_SIGNATURE, fmt.RANKING_ITEMS_SIGNATURE),
          str(directory / fmt.RANKING_MODEL))
-    save(SessionServing(bundle.session_split.item_ids, bundle.session_model), fmt.SESSION_SIGNATURE,
+    save(SessionServing(bundle.session_split.item_ids, bundle.session_model), (fmt.SESSION_SIGNATURE,),
          str(directory / fmt.SESSION_MODEL))
 
 

@@ -17,7 +17,7 @@ looks at test events.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -34,6 +34,7 @@ class SequenceProtocol:
     validation_fraction: float = 0.1
     min_item_support: int = 1  # items seen fewer times are removed before splitting
     max_history: int = 200  # most recent items a model reads per prediction
+    max_validation_events: int = 3000  # a fixed random subset keeps per-epoch early stopping cheap
 
 
 @dataclass(frozen=True)
@@ -154,4 +155,9 @@ def split_sequences(data: SessionData, protocol: SequenceProtocol) -> tuple[Sequ
     is_validation = _mark_test(train, protocol.kind, protocol.validation_fraction)
     validation_train, validation = _separate(train, is_validation, protocol.kind)
     item_ids = tuple(sorted(train["item_id"].unique()))
-    return _build(train, test, protocol, item_ids), _build(validation_train, validation, protocol, item_ids)
+    validation_split = _build(validation_train, validation, protocol, item_ids)
+    events = validation_split.test
+    if len(events) > protocol.max_validation_events:
+        keep = np.sort(np.random.default_rng(0).choice(len(events), protocol.max_validation_events, replace=False))
+        validation_split = replace(validation_split, test=NextItemEvents(events.histories[keep], events.targets[keep]))
+    return _build(train, test, protocol, item_ids), validation_split
