@@ -91,13 +91,27 @@ class Recommender:
         rows = self.catalog.popular_rows[:k]
         return Recommendation("popular", self._items(self.catalog.item_ids[rows], self.catalog.popularity[rows]))
 
-    def _unseen_candidates(self, retrieved: np.ndarray, seen: np.ndarray, wanted: int, k: int) -> np.ndarray:
-        candidates = retrieved[~np.isin(retrieved, seen)][:wanted]
-        if len(candidates) < k:  # tiny catalogs or heavy users: top up with popular unseen items
-            popular = self.catalog.popular_rows
-            extra = popular[~np.isin(popular, np.concatenate([seen, candidates]))]
-            candidates = np.concatenate([candidates, extra[: k - len(candidates)]])
-        return candidates
+    def _unseen_candidates(self, user_rows: np.ndarray, retrieved: np.ndarray, wanted: int,
+                           ks: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(B, wanted) of each user's first ``wanted`` unseen retrieved items, and how many of each row
+        are real: rows that come up short (tiny catalogs, heavy users) are topped up with popular unseen
+        items to at least k, then padded."""
+        unseen = ~self.catalog.is_seen(user_rows, retrieved)  # (B, n)
+        keep = unseen & (np.cumsum(unseen, axis=1) <= wanted)
+        lengths = keep.sum(axis=1)
+        if (lengths == wanted).all():  # the usual case, without a Python loop
+            return retrieved[keep].reshape(len(user_rows), wanted), lengths
+        rows = []
+        for row, user in enumerate(user_rows):
+            candidates = retrieved[row][keep[row]]
+            if len(candidates) < ks[row]:
+                popular = self.catalog.popular_rows
+                extra = popular[~np.isin(popular, np.concatenate([self.catalog.seen(user), candidates]))]
+                candidates = np.concatenate([candidates, extra[: ks[row] - len(candidates)]])
+            rows.append(candidates)
+        lengths = np.array([len(candidates) for candidates in rows])
+        width = max(int(lengths.max()), 1)
+        return np.stack([np.pad(candidates, (0, width - len(candidates))) for candidates in rows]), lengths
 
     def recommend_batch(self, requests: Sequence[tuple[str, int]], times: StageTimes) -> list[Recommendation]:
         """(user_id, k) requests; known users get ranked ScaNN candidates, unknown users popular items."""
@@ -110,26 +124,24 @@ class Recommender:
                 results[position] = self.popular(k)
         if personal:
             user_rows = np.array([row for _, row, _ in personal])
-            seen = [catalog.seen(row) for row in user_rows]
-            # Ask ScaNN for enough neighbours that `candidates` remain after removing the seen ones.
-            n = min(len(catalog.item_ids), self.candidates + max(len(items) for items in seen))
+            ks = [k for _, _, k in personal]
+            wanted = max(self.candidates, *ks)
+            # Ask ScaNN for enough neighbours that `wanted` remain after removing the seen ones.
+            n = min(len(catalog.item_ids), wanted + int(catalog.seen_counts[user_rows].max()))
             with times.stage("embed"):
                 queries = self.scorer.query_embeddings(user_rows)
             with times.stage("retrieve"):
                 retrieved = self.scorer.search(queries, n)
             with times.stage("filter"):
-                candidates = [self._unseen_candidates(retrieved[j], seen[j], max(self.candidates, k), k)
-                              for j, (_, _, k) in enumerate(personal)]
-                width = max(max(len(c) for c in candidates), 1)
-                matrix = np.stack([np.pad(c, (0, width - len(c))) for c in candidates])  # padding scored, then dropped
+                matrix, lengths = self._unseen_candidates(user_rows, retrieved, wanted, ks)  # padding: scored, dropped
             with times.stage("rank"):
                 ratings = self.scorer.rank(user_rows, matrix)
                 scores = self.scorer.similarities(queries, matrix) / self.temperature + self.rating_weight * ratings
             with times.stage("select"):
                 for j, (position, _, k) in enumerate(personal):
-                    best = top_rows(scores[j, : len(candidates[j])], k)
+                    best = top_rows(scores[j, : lengths[j]], k)
                     results[position] = Recommendation("personalized", self._items(
-                        catalog.item_ids[candidates[j][best]], scores[j, best], ratings[j, best]))
+                        catalog.item_ids[matrix[j, best]], scores[j, best], ratings[j, best]))
         return results
 
     def next_items_batch(self, requests: Sequence[tuple[list[str], int]], times: StageTimes) -> list[Recommendation]:

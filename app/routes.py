@@ -21,19 +21,21 @@ ERRORS = {status: {"model": schemas.ErrorResponse} for status in (404, 422, 500,
 router = APIRouter()
 
 
-def model_service(request: Request) -> ModelService:
+# Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in its threadpool, a
+# thread hop per dependency per request that cost more than the model call under load.
+async def model_service(request: Request) -> ModelService:
     return request.app.state.models
 
 
-def service_metrics(request: Request) -> ServiceMetrics:
+async def service_metrics(request: Request) -> ServiceMetrics:
     return request.app.state.metrics
 
 
-def batchers(request: Request) -> Batchers:
+async def batchers(request: Request) -> Batchers:
     return request.app.state.batchers
 
 
-def recommender(service: Annotated[ModelService, Depends(model_service)]) -> Recommender:
+async def recommender(service: Annotated[ModelService, Depends(model_service)]) -> Recommender:
     current = service.current
     if current is None:
         raise NotReady(service.last_error or "loading")

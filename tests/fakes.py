@@ -25,7 +25,7 @@ def fake_catalog(version: str = "v-test") -> Catalog:
         titles={item: f"Title {item}" for item in ITEMS[:-1]},  # i6 has no title
         popular_rows=np.argsort(-popularity, kind="stable"), popularity=popularity,
         user_rows={user: row for row, user in enumerate(USERS)}, user_features={},
-        seen_indptr=indptr, seen_indices=np.array([0, 1, 2]),
+        seen_indptr=indptr, seen_indices=np.array([0, 1, 2]), seen_mask=None,
         session_item_ids=np.array(SESSION_ITEMS, dtype=object),
         session_item_rows={item: row for row, item in enumerate(SESSION_ITEMS)},
         session_popular_rows=np.argsort(-session_popularity, kind="stable"), session_popularity=session_popularity,
