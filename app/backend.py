@@ -33,11 +33,12 @@ def configure_threads(threads: int) -> None:
     _threads_configured = True
 
 
-def _signatures(catalog: Catalog, directory: str, *names: str) -> list:
+def _signatures(catalog: Catalog, directory: str, *names: str) -> tuple[object, list]:
+    """The loaded SavedModel (it owns the signatures' variables) and the named signatures."""
     path = catalog.path / directory
     try:
-        signatures = tf.saved_model.load(str(path)).signatures
-        return [signatures[name] for name in names]
+        loaded = tf.saved_model.load(str(path))
+        return loaded, [loaded.signatures[name] for name in names]
     except (OSError, KeyError, ValueError, tf.errors.OpError) as error:
         raise fmt.ArtifactError(f"cannot load signatures {names} from {path}: {error}") from error
 
@@ -51,10 +52,10 @@ class TensorFlowScorer:
     def __init__(self, catalog: Catalog, tf_threads: int = 1, embed_batch: int = 4096) -> None:
         configure_threads(tf_threads)
         self.catalog = catalog
-        [embed] = _signatures(catalog, fmt.QUERY_MODEL, fmt.QUERY_SIGNATURE)
-        self._predict, encode, self._score = _signatures(catalog, fmt.RANKING_MODEL, fmt.RANKING_SIGNATURE,
-                                                         fmt.RANKING_USER_SIGNATURE, fmt.RANKING_ITEMS_SIGNATURE)
-        [self._session] = _signatures(catalog, fmt.SESSION_MODEL, fmt.SESSION_SIGNATURE)
+        _, [embed] = _signatures(catalog, fmt.QUERY_MODEL, fmt.QUERY_SIGNATURE)
+        _, (self._predict, encode, score) = _signatures(
+            catalog, fmt.RANKING_MODEL, fmt.RANKING_SIGNATURE, fmt.RANKING_USER_SIGNATURE, fmt.RANKING_ITEMS_SIGNATURE)
+        _, [self._session] = _signatures(catalog, fmt.SESSION_MODEL, fmt.SESSION_SIGNATURE)
         try:
             self._searcher = scann_ops_pybind.load_searcher(str(catalog.path / fmt.SCANN_DIR))
         except (RuntimeError, ValueError, OSError) as error:
@@ -65,7 +66,9 @@ class TensorFlowScorer:
                   for start in range(0, n_users, embed_batch)]
         # Everything that depends on the user alone is computed here, once, not per request.
         self.user_embeddings = np.concatenate([embed(**chunk)["embedding"].numpy() for chunk in chunks])
+        self._score = score
         self.user_states = tf.constant(np.concatenate([encode(**chunk)["user_state"].numpy() for chunk in chunks]))
+        self._item_ids = tf.constant(catalog.item_ids.astype(str).tolist())  # gathered in C, not built per call
         self._verify(json.loads((catalog.path / fmt.PROBES).read_text(encoding="utf-8")))
         log.info("loaded model version %s: %d users, %d items, %d session items", catalog.version, n_users,
                  len(catalog.item_ids), len(catalog.session_item_ids))
@@ -101,8 +104,8 @@ class TensorFlowScorer:
         return neighbors.astype(np.int64)
 
     def rank(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-        states = tf.gather(self.user_states, user_rows)
-        return self._score(user_state=states, item_ids=_tensor(self.catalog.item_ids[item_rows]))["rating"].numpy()
+        return self._score(user_state=tf.gather(self.user_states, user_rows),
+                           item_ids=tf.gather(self._item_ids, item_rows))["rating"].numpy()
 
     def session_scores(self, sessions: list[list[str]]) -> np.ndarray:
         width = max(len(session) for session in sessions)

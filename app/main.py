@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, build: RecommenderFactory | Non
         task = asyncio.create_task(load())
         yield
         task.cancel()
-        await app.state.batchers.close()
+        app.state.batchers.close()
 
     app = FastAPI(title="recsys", version="0.1.0", lifespan=lifespan,
                   description="Two-stage recommendations (ScaNN retrieval + ranking), session next-item "

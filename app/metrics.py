@@ -27,10 +27,28 @@ class ServiceMetrics:
         self.strategy = Counter("recsys_recommendations_total", "responses by endpoint and strategy",
                                 ["endpoint", "strategy"], registry=self.registry)
 
+        self._children: dict[tuple, Histogram | Counter] = {}
+
+    def _child(self, metric: Histogram | Counter, *labels: str) -> Histogram | Counter:
+        """``metric.labels(...)``, memoized: the lookup takes a lock and builds a key on every call,
+        and these run several times per request."""
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def observe(self, endpoint: str, stages: dict[str, float], batch_size: int) -> None:
         for stage, seconds in stages.items():
-            self.stages.labels(endpoint, stage).observe(seconds)
-        self.batch_size.labels(endpoint).observe(batch_size)
+            self._child(self.stages, endpoint, stage).observe(seconds)
+        self._child(self.batch_size, endpoint).observe(batch_size)
+
+    def count_strategy(self, endpoint: str, strategy: str) -> None:
+        self._child(self.strategy, endpoint, strategy).inc()
+
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        self._child(self.latency, route).observe(seconds)
+        self._child(self.requests, route, str(status)).inc()
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -62,5 +80,4 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")  # set by the router once it matched
             name = route.path if route is not None else "unmatched"
-            self.metrics.latency.labels(name).observe(time.perf_counter() - started)
-            self.metrics.requests.labels(name, str(status)).inc()
+            self.metrics.observe_request(name, status, time.perf_counter() - started)

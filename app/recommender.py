@@ -43,26 +43,25 @@ class UnknownIdError(LookupError):
         self.value = value
 
 
-@dataclass(frozen=True)
-class ScoredItem:
-    item_id: str
-    score: float
-    title: str | None
-    rating: float | None = None
+# One recommended item, already in the shape of ``schemas.RecommendedItem``: building JSON-ready dicts
+# here once is what lets the route serialize with orjson instead of constructing pydantic objects.
+Item = dict[str, str | float | None]
 
 
 @dataclass(frozen=True)
 class Recommendation:
     strategy: Strategy
-    items: list[ScoredItem]
+    items: list[Item]
     unknown_items: list[str] | None = None
 
 
-def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k highest scores, best first; ties keep index order."""
-    k = min(k, len(scores))
-    top = np.argpartition(-scores, k - 1)[:k]
-    return top[np.argsort(-scores[top], kind="stable")]
+def top_columns(scores: np.ndarray, k: int) -> np.ndarray:
+    """(B, n) -> (B, min(k, n)): each row's columns with the highest scores, best first, for the whole
+    batch in a few numpy calls; ties within the top k keep column order."""
+    k = min(k, scores.shape[1])
+    top = np.sort(np.argpartition(-scores, k - 1, axis=1)[:, :k], axis=1)
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1)
 
 
 class Recommender:
@@ -81,11 +80,12 @@ class Recommender:
     def version(self) -> str:
         return self.catalog.version
 
-    def _items(self, ids: np.ndarray, scores: np.ndarray, ratings: np.ndarray | None = None) -> list[ScoredItem]:
+    def _items(self, ids: np.ndarray, scores: np.ndarray, ratings: np.ndarray | None = None) -> list[Item]:
         titles = self.catalog.titles
         ratings_list = ratings.tolist() if ratings is not None else [None] * len(ids)
-        return [ScoredItem(item_id=item, score=float(score), title=titles.get(item) or None, rating=rating)
-                for item, score, rating in zip(ids.tolist(), scores.tolist(), ratings_list, strict=True)]
+        return [{"item_id": item, "score": score, "title": titles.get(item) or None, "rating": rating}
+                for item, score, rating in zip(ids.tolist(), scores.astype(float).tolist(), ratings_list,
+                                               strict=True)]
 
     def popular(self, k: int) -> Recommendation:
         rows = self.catalog.popular_rows[:k]
@@ -138,10 +138,15 @@ class Recommender:
                 ratings = self.scorer.rank(user_rows, matrix)
                 scores = self.scorer.similarities(queries, matrix) / self.temperature + self.rating_weight * ratings
             with times.stage("select"):
+                scores[np.arange(scores.shape[1]) >= lengths[:, np.newaxis]] = -np.inf  # padding never wins
+                best = top_columns(scores, max(ks))
+                rows = np.take_along_axis(matrix, best, axis=1)
+                ids, scores, ratings = (catalog.item_ids[rows], np.take_along_axis(scores, best, axis=1),
+                                        np.take_along_axis(ratings, best, axis=1))
                 for j, (position, _, k) in enumerate(personal):
-                    best = top_rows(scores[j, : lengths[j]], k)
-                    results[position] = Recommendation("personalized", self._items(
-                        catalog.item_ids[matrix[j, best]], scores[j, best], ratings[j, best]))
+                    k = min(k, int(lengths[j]))
+                    results[position] = Recommendation("personalized",
+                                                       self._items(ids[j, :k], scores[j, :k], ratings[j, :k]))
         return results
 
     def next_items_batch(self, requests: Sequence[tuple[list[str], int]], times: StageTimes) -> list[Recommendation]:
@@ -162,10 +167,12 @@ class Recommender:
             with times.stage("session_model"):
                 scores = self.scorer.session_scores([known for _, known in personal])
             with times.stage("select"):
+                best = top_columns(scores, max(requests[position][1] for position, _ in personal))
+                ids, scores = catalog.session_item_ids[best], np.take_along_axis(scores, best, axis=1)
                 for j, (position, _) in enumerate(personal):
-                    best = top_rows(scores[j], requests[position][1])
-                    results[position] = Recommendation("personalized", self._items(catalog.session_item_ids[best],
-                                                       scores[j, best]), results[position].unknown_items)
+                    k = requests[position][1]
+                    results[position] = Recommendation("personalized", self._items(ids[j, :k], scores[j, :k]),
+                                                       results[position].unknown_items)
         return results
 
     def _first_unknown(self, pairs: RatingPairs) -> UnknownIdError | None:

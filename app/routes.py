@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from app import schemas
@@ -21,25 +21,22 @@ ERRORS = {status: {"model": schemas.ErrorResponse} for status in (404, 422, 500,
 router = APIRouter()
 
 
-# Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in its threadpool, a
-# thread hop per dependency per request that cost more than the model call under load.
+def _serving(request: Request) -> tuple[Recommender, ServiceMetrics, Batchers]:
+    """What a model route needs, read straight from the app state: resolving FastAPI dependencies (one
+    ``Depends`` each) cost more per request than the model call under load."""
+    state = request.app.state
+    current = state.models.current
+    if current is None:
+        raise NotReady(state.models.last_error or "loading")
+    return current, state.metrics, state.batchers
+
+
 async def model_service(request: Request) -> ModelService:
     return request.app.state.models
 
 
-async def service_metrics(request: Request) -> ServiceMetrics:
-    return request.app.state.metrics
-
-
-async def batchers(request: Request) -> Batchers:
-    return request.app.state.batchers
-
-
-async def recommender(service: Annotated[ModelService, Depends(model_service)]) -> Recommender:
-    current = service.current
-    if current is None:
-        raise NotReady(service.last_error or "loading")
-    return current
+async def recommender(request: Request) -> Recommender:
+    return _serving(request)[0]
 
 
 async def _run(batcher: MicroBatcher, model: Recommender, payload: object) -> Batched:
@@ -49,11 +46,11 @@ async def _run(batcher: MicroBatcher, model: Recommender, payload: object) -> Ba
         raise ApiError(503, "overloaded", "too many requests are waiting; retry shortly", str(error)) from error
 
 
-def _respond(metrics: ServiceMetrics, endpoint: str, batched: Batched, body: BaseModel,
-             exclude_none: bool = False) -> Response:
-    """Serialize, and report where the time went: Server-Timing header and per-stage histograms."""
+def _respond(metrics: ServiceMetrics, endpoint: str, batched: Batched, body: dict) -> Response:
+    """Serialize (orjson; the body already has the response model's shape, which tests check), and
+    report where the time went: Server-Timing header and per-stage histograms."""
     started = time.perf_counter()
-    content = body.model_dump_json(exclude_none=exclude_none)
+    content = orjson.dumps(body)
     stages = {"queue": batched.queue_seconds, **batched.stages, "serialize": time.perf_counter() - started}
     metrics.observe(endpoint, stages, batched.batch_size)
     timing = ", ".join(f"{stage};dur={seconds * 1000:.3f}" for stage, seconds in stages.items())
@@ -61,56 +58,40 @@ def _respond(metrics: ServiceMetrics, endpoint: str, batched: Batched, body: Bas
                     headers={"Server-Timing": f"{timing}, batch;desc={batched.batch_size}"})
 
 
-def _items(result: Recommendation) -> list[schemas.RecommendedItem]:
-    return [schemas.RecommendedItem(item_id=item.item_id, score=item.score, title=item.title, rating=item.rating)
-            for item in result.items]
-
-
 @router.get("/recommend/{user_id}", response_model=schemas.RecommendResponse, responses=ERRORS,
             summary="Top-k items for a user: ScaNN candidates ranked by the ranking model")
 async def recommend(
+    request: Request,
     user_id: Annotated[str, Path(min_length=1, max_length=schemas.MAX_ID_LENGTH)],
-    model: Annotated[Recommender, Depends(recommender)],
-    metrics: Annotated[ServiceMetrics, Depends(service_metrics)],
-    queues: Annotated[Batchers, Depends(batchers)],
     k: Annotated[int, Query(ge=1, le=schemas.MAX_K, description="number of items")] = 10,
 ) -> Response:
+    model, metrics, queues = _serving(request)
     batched = await _run(queues.recommend, model, (user_id, k))
     result: Recommendation = batched.result
-    metrics.strategy.labels("recommend", result.strategy).inc()
-    return _respond(metrics, "recommend", batched, schemas.RecommendResponse(
-        user_id=user_id, model_version=model.version, strategy=result.strategy, items=_items(result)))
+    metrics.count_strategy("recommend", result.strategy)
+    return _respond(metrics, "recommend", batched, {"user_id": user_id, "model_version": model.version,
+                                                    "strategy": result.strategy, "items": result.items})
 
 
 @router.post("/session/next", response_model=schemas.SessionResponse, responses=ERRORS,
              summary="Next items for an anonymous session")
-async def session_next(
-    body: schemas.SessionRequest,
-    model: Annotated[Recommender, Depends(recommender)],
-    metrics: Annotated[ServiceMetrics, Depends(service_metrics)],
-    queues: Annotated[Batchers, Depends(batchers)],
-) -> Response:
+async def session_next(request: Request, body: schemas.SessionRequest) -> Response:
+    model, metrics, queues = _serving(request)
     batched = await _run(queues.session, model, (body.items, body.k))
     result: Recommendation = batched.result
-    metrics.strategy.labels("session", result.strategy).inc()
-    return _respond(metrics, "session", batched, schemas.SessionResponse(
-        model_version=model.version, strategy=result.strategy, items=_items(result),
-        unknown_items=result.unknown_items or []))
+    metrics.count_strategy("session", result.strategy)
+    return _respond(metrics, "session", batched, {"model_version": model.version, "strategy": result.strategy,
+                                                  "items": result.items, "unknown_items": result.unknown_items or []})
 
 
 @router.post("/predict-rating", response_model=schemas.RatingResponse, response_model_exclude_none=True,
              responses=ERRORS, summary="Predicted rating of one (user, item) pair or of up to 1000 pairs")
-async def predict_rating(
-    body: schemas.RatingRequest,
-    model: Annotated[Recommender, Depends(recommender)],
-    metrics: Annotated[ServiceMetrics, Depends(service_metrics)],
-    queues: Annotated[Batchers, Depends(batchers)],
-) -> Response:
+async def predict_rating(request: Request, body: schemas.RatingRequest) -> Response:
+    model, metrics, queues = _serving(request)
     batched = await _run(queues.predict, model, body.as_pairs())
     ratings: list[float] = batched.result
-    response = (schemas.RatingResponse(model_version=model.version, rating=ratings[0]) if body.pairs is None
-                else schemas.RatingResponse(model_version=model.version, ratings=ratings))
-    return _respond(metrics, "predict", batched, response, exclude_none=True)
+    answer = {"rating": ratings[0]} if body.pairs is None else {"ratings": ratings}
+    return _respond(metrics, "predict", batched, {"model_version": model.version, **answer})
 
 
 @router.get("/healthz", response_model=schemas.ModelStatus, summary="The process is alive")
@@ -145,6 +126,6 @@ async def reload(
 
 
 @router.get("/metrics", include_in_schema=False)
-async def prometheus(metrics: Annotated[ServiceMetrics, Depends(service_metrics)]) -> Response:
-    body, content_type = metrics.render()
+async def prometheus(request: Request) -> Response:
+    body, content_type = request.app.state.metrics.render()
     return Response(body, media_type=content_type)

@@ -6,6 +6,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from app import schemas
 from app.config import Settings
 from app.main import create_app
 from models.artifact_format import ArtifactError
@@ -57,6 +58,22 @@ def test_recommend_ranks_unseen_candidates(client):
     assert [item["item_id"] for item in body["items"]] == ["i6", "i5"]
     assert [item["score"] for item in body["items"]] == pytest.approx([1.5, 1.4])
     assert body["items"][0]["title"] is None and body["items"][1]["title"] == "Title i5"
+
+
+@pytest.mark.parametrize(("method", "path", "payload", "model"), [
+    ("GET", "/recommend/u1", None, schemas.RecommendResponse),
+    ("GET", "/recommend/stranger", None, schemas.RecommendResponse),
+    ("POST", "/session/next", {"items": ["i1", "zz"]}, schemas.SessionResponse),
+    ("POST", "/predict-rating", {"user_id": "u1", "item_id": "i3"}, schemas.RatingResponse),
+    ("POST", "/predict-rating", {"pairs": [{"user_id": "u1", "item_id": "i3"}]}, schemas.RatingResponse),
+])
+def test_bodies_have_the_documented_shape(client, method, path, payload, model):
+    """The routes serialize plain dicts with orjson; this keeps them and the OpenAPI models in step."""
+    body = client.request(method, path, json=payload).json()
+    model.model_validate(body)
+    assert set(body) <= set(model.model_fields)
+    for item in body.get("items", []):
+        assert set(item) == set(schemas.RecommendedItem.model_fields)
 
 
 def test_responses_say_where_the_time_went(client):

@@ -3,7 +3,6 @@ full queue fails fast."""
 
 import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -11,7 +10,7 @@ from app.batching import MicroBatcher, Overloaded
 
 
 def _batcher(run, **options):
-    return MicroBatcher(run, ThreadPoolExecutor(1), **options)
+    return MicroBatcher(run, **options)
 
 
 def test_concurrent_requests_are_merged_into_one_call():
@@ -32,7 +31,7 @@ def test_concurrent_requests_are_merged_into_one_call():
         await asyncio.sleep(0.05)
         gate.set()
         results = await asyncio.gather(first, *rest)
-        await batcher.close()
+        batcher.close()
         return results
 
     results = asyncio.run(scenario())
@@ -49,7 +48,7 @@ def test_an_error_result_fails_only_its_request():
     async def scenario():
         batcher = _batcher(run)
         outcomes = await asyncio.gather(batcher.submit(1), batcher.submit(-1), return_exceptions=True)
-        await batcher.close()
+        batcher.close()
         return outcomes
 
     good, bad = asyncio.run(scenario())
@@ -64,15 +63,15 @@ def test_a_full_queue_fails_fast():
         return list(requests)
 
     async def scenario():
-        batcher = _batcher(run, max_queue=2, max_batch=1)
+        batcher = _batcher(run, max_queue=3, max_batch=1)
         running = asyncio.create_task(batcher.submit(0))
-        await asyncio.sleep(0.05)  # 0 is running; 1 and 2 fill the queue
+        await asyncio.sleep(0.05)  # 0 is running; 1 and 2 wait: three of three
         queued = [asyncio.create_task(batcher.submit(n)) for n in (1, 2)]
         await asyncio.sleep(0.01)
         with pytest.raises(Overloaded):
             await batcher.submit(3)
         gate.set()
         await asyncio.gather(running, *queued)
-        await batcher.close()
+        batcher.close()
 
     asyncio.run(scenario())
