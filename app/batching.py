@@ -1,14 +1,14 @@
 """Dynamic micro-batching: concurrent requests to one endpoint are merged into one model call.
 
 A TensorFlow signature call that ranks 100 candidates costs about 1.5 ms here, nearly all of it fixed
-cost per call; 32 requests' worth costs about 11 ms, not 48. Each endpoint has one batch thread: it takes every request that is
-waiting when it becomes free (up to ``max_batch``), optionally after waiting ``window_ms`` for more,
-runs the batch, and hands all the answers back to the event loop in one callback. At low load a
-batch is one request and nothing waits; under load batches grow by themselves (the TF Serving /
-Triton scheme). The event loop's share per request is a future and a put on a C-implemented queue:
-the event loop is the service's bottleneck (one core runs all HTTP work), so nothing else runs there.
-The number of waiting requests is bounded: beyond it, requests fail fast with 503 instead of queueing
-without end.
+cost per call; 32 requests' worth costs about 11 ms, not 48. Each endpoint has one batch thread: it
+takes every request that is waiting when it becomes free (up to ``max_batch``), optionally after
+waiting ``window_ms`` for more, runs the batch, and hands all the answers back to the event loop in
+one callback. At low load a batch is one request and nothing waits; under load batches grow by
+themselves (the TF Serving / Triton scheme). The event loop's share per request is a future and a
+put on a C-implemented queue: the event loop is the service's bottleneck (one core runs all HTTP
+work), so nothing else runs there. The number of waiting requests is bounded: beyond it, requests
+fail fast with 503 instead of queueing without end.
 """
 
 from __future__ import annotations
