@@ -1,4 +1,4 @@
-"""HTTP routes: thin; validation by the schemas, work by ``app.recommender`` in a worker thread."""
+"""HTTP routes: thin; validation by the schemas, work by ``app.recommender`` in each endpoint's batch thread."""
 
 from __future__ import annotations
 
