@@ -33,12 +33,11 @@ def configure_threads(threads: int) -> None:
     _threads_configured = True
 
 
-def _signatures(catalog: Catalog, directory: str, *names: str) -> tuple[object, list]:
-    """The loaded SavedModel (it owns the signatures' variables) and the named signatures."""
+def _signatures(catalog: Catalog, directory: str, *names: str) -> list:
     path = catalog.path / directory
     try:
-        loaded = tf.saved_model.load(str(path))
-        return loaded, [loaded.signatures[name] for name in names]
+        signatures = tf.saved_model.load(str(path)).signatures
+        return [signatures[name] for name in names]
     except (OSError, KeyError, ValueError, tf.errors.OpError) as error:
         raise fmt.ArtifactError(f"cannot load signatures {names} from {path}: {error}") from error
 
@@ -52,10 +51,10 @@ class TensorFlowScorer:
     def __init__(self, catalog: Catalog, tf_threads: int = 1, embed_batch: int = 4096) -> None:
         configure_threads(tf_threads)
         self.catalog = catalog
-        _, [embed] = _signatures(catalog, fmt.QUERY_MODEL, fmt.QUERY_SIGNATURE)
-        _, (self._predict, encode, score) = _signatures(
+        [embed] = _signatures(catalog, fmt.QUERY_MODEL, fmt.QUERY_SIGNATURE)
+        self._predict, encode, score = _signatures(
             catalog, fmt.RANKING_MODEL, fmt.RANKING_SIGNATURE, fmt.RANKING_USER_SIGNATURE, fmt.RANKING_ITEMS_SIGNATURE)
-        _, [self._session] = _signatures(catalog, fmt.SESSION_MODEL, fmt.SESSION_SIGNATURE)
+        [self._session] = _signatures(catalog, fmt.SESSION_MODEL, fmt.SESSION_SIGNATURE)
         try:
             self._searcher = scann_ops_pybind.load_searcher(str(catalog.path / fmt.SCANN_DIR))
         except (RuntimeError, ValueError, OSError) as error:
