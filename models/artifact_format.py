@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the ranking model's item side and numpy head (RATING_HEAD)
 
 LATEST = "LATEST"
 MANIFEST = "manifest.json"
@@ -39,6 +39,9 @@ SCANN_REORDER = 400  # neighbours re-scored exactly; the index is built and quer
 QUERY_MODEL = "saved_models/query"
 RANKING_MODEL = "saved_models/ranking"
 SESSION_MODEL = "saved_models/session"
+# The ranking model's head, (user_state, item_state) -> rating, as numpy weights (models.rating_head):
+# clipped to the manifest's rating range, it equals RANKING_ITEMS_SIGNATURE.
+RATING_HEAD = "rating_head.npz"
 
 # Serving signatures. User features travel explicitly so that a user's recent items or
 # demographics can change without retraining; catalog features live inside the models.
@@ -47,11 +50,14 @@ SESSION_MODEL = "saved_models/session"
 #     and the same in two halves, so a server can compute each known user's half once:
 #   RANKING_USER_SIGNATURE:  USER_FEATURES                  -> {"user_state": float32 (B, S)}
 #   RANKING_ITEMS_SIGNATURE: user_state (B, S) + item_ids (B, N) -> {"rating": float32 (B, N)}
+#     and the item half alone, for a server that runs the head itself (RATING_HEAD):
+#   RANKING_ITEM_SIGNATURE:  item_ids (N,)                   -> {"item_state": float32 (N, S_item)}
 #   SESSION_SIGNATURE: item_ids (B, T), right-padded "" -> {"scores": float32 (B, n_session_items)}
 QUERY_SIGNATURE = "embed_users"
 RANKING_SIGNATURE = "predict_ratings"
 RANKING_USER_SIGNATURE = "encode_users"
 RANKING_ITEMS_SIGNATURE = "score_items"
+RANKING_ITEM_SIGNATURE = "encode_items"
 SESSION_SIGNATURE = "next_item_scores"
 # name -> dtype and rank of each user feature input; strings are raw ids, "" means unknown.
 USER_FEATURES: dict[str, tuple[str, int]] = {
@@ -72,7 +78,7 @@ SESSION_ITEM_VOCAB = "vocab/session_items.txt"  # the session model's own item v
 SESSION_POPULARITY = "session_popularity.npy"  # float32 (n_session_items,): training occurrence counts
 
 REQUIRED_FILES = (
-    MANIFEST, USER_VOCAB, ITEM_VOCAB, ITEMS, USERS, POPULARITY, SEEN, ITEM_EMBEDDINGS,
+    MANIFEST, USER_VOCAB, ITEM_VOCAB, ITEMS, USERS, POPULARITY, SEEN, ITEM_EMBEDDINGS, RATING_HEAD,
     SESSION_ITEM_VOCAB, SESSION_POPULARITY, PROBES,
     f"{SCANN_DIR}/scann_config.pb",
     f"{QUERY_MODEL}/saved_model.pb", f"{RANKING_MODEL}/saved_model.pb", f"{SESSION_MODEL}/saved_model.pb",

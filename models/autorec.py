@@ -19,6 +19,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from models import rating_head
 
 MAX_CELLS = 50_000_000  # items x users; 200 MB of float32
 
@@ -66,17 +67,28 @@ class ItemAutoRec(tfrs.Model):
     def state_size(self) -> int:
         return 1 + self.config.hidden_size
 
+    @property
+    def item_state_size(self) -> int:
+        return self.config.hidden_size
+
     def user_state(self, features) -> tf.Tensor:
         """(B, 1 + hidden): the user's decoder bias b[u] and row W[u]."""
         users = features["user"]
         return tf.concat([tf.gather(self.decoder.bias, users)[:, tf.newaxis],
                           tf.gather(tf.transpose(self.decoder.kernel), users)], axis=1)
 
+    def item_state(self, items: tf.Tensor) -> tf.Tensor:
+        """(..., hidden): the item's code h_i."""
+        return tf.gather(self.item_codes, items)
+
     def score_items(self, state: tf.Tensor, items: tf.Tensor, training: bool = False) -> tf.Tensor:
         """W[u] . h_i + b[u]: the decoder's output for user u, without decoding every user."""
         if items.shape.rank == 2:
             state = state[:, tf.newaxis, :]
-        return tf.reduce_sum(tf.gather(self.item_codes, items) * state[..., 1:], axis=-1) + state[..., 0]
+        return tf.reduce_sum(self.item_state(items) * state[..., 1:], axis=-1) + state[..., 0]
+
+    def head(self) -> rating_head.AutoRecHead:
+        return rating_head.AutoRecHead()
 
     def call(self, features, training: bool = False) -> tf.Tensor:
         return self.score_items(self.user_state(features), features["item"], training)

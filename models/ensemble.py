@@ -11,6 +11,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from models import rating_head
 
 
 def fit_blend(predictions: Mapping[str, np.ndarray], ratings: np.ndarray,
@@ -34,8 +35,21 @@ class RatingEnsemble(tfrs.Model):
     def state_size(self) -> int:
         return sum(member.state_size for member in self.members)
 
+    @property
+    def item_state_size(self) -> int:
+        return sum(member.item_state_size for member in self.members)
+
     def user_state(self, features) -> tf.Tensor:
         return tf.concat([member.user_state(features) for member in self.members], axis=-1)
+
+    def item_state(self, items: tf.Tensor) -> tf.Tensor:
+        return tf.concat([member.item_state(items) for member in self.members], axis=-1)
+
+    def head(self) -> rating_head.BlendHead:
+        return rating_head.BlendHead(tuple(member.head() for member in self.members),
+                                     tuple(member.state_size for member in self.members),
+                                     tuple(member.item_state_size for member in self.members),
+                                     self.blend.numpy(), tuple(self.rating_range))
 
     def score_items(self, state: tf.Tensor, items: tf.Tensor, training: bool = False) -> tf.Tensor:
         states = tf.split(state, [member.state_size for member in self.members], axis=-1)

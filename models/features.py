@@ -147,6 +147,10 @@ class ItemEncoder(tf.keras.layers.Layer):
             self.genre_projection = tf.keras.layers.Dense(config.feature_dim, use_bias=False)
             self.token_embedding = tf.keras.layers.Embedding(sizes["title_tokens"], config.feature_dim)
 
+    @property
+    def output_size(self) -> int:
+        return self.config.id_dim + (2 * self.config.feature_dim if self.config.use_item_features else 0)
+
     def call(self, items: tf.Tensor) -> tf.Tensor:
         parts = [self.item_embedding(items)]
         if self.config.use_item_features:

@@ -16,6 +16,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from models import rating_head
 from models.features import EncoderConfig, Features, ItemEncoder, UserEncoder, dense_stack
 from models.vocabulary import ItemFeatureTables
 
@@ -44,10 +45,11 @@ class MFConfig:
 
 
 class RatingModel(tfrs.Model):
-    """Shared parts: global mean, biases, MSE task. Every model splits into a user side and an item side,
-    rating = score_items(user_state(features), items), so that serving computes each known user's state
-    once at load time and a request only runs the item side. Subclasses define ``user_vector`` (B, S - 1),
-    ``interaction`` and ``state_size``."""
+    """Shared parts: global mean, biases, MSE task. Every model splits into a user side, an item side and a
+    head: rating = head(user_state(features), item_state(items)), so that serving computes each known
+    user's and each item's state once at load time and a request only runs the head (``head`` gives its
+    numpy twin). Subclasses define ``user_vector`` (B, S - 1), ``item_vector`` (..., S_item - 1),
+    ``interaction``, ``state_size``, ``item_state_size`` and ``head``."""
 
     def __init__(self, sizes: Mapping[str, int], mean_rating: float, bias_l2: float) -> None:
         super().__init__()
@@ -63,21 +65,35 @@ class RatingModel(tfrs.Model):
     def state_size(self) -> int:
         raise NotImplementedError
 
+    @property
+    def item_state_size(self) -> int:
+        raise NotImplementedError
+
     def user_vector(self, features: Features) -> tf.Tensor:
         raise NotImplementedError
 
+    def item_vector(self, items: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError
+
     def interaction(self, users: tf.Tensor, items: tf.Tensor, training: bool) -> tf.Tensor:
-        """users (B, [N,] S - 1) broadcast to the items' shape (B,) or (B, N) -> (B,) or (B, N)."""
+        """users (B, [N,] S - 1) and item vectors (B, [N,] S_item - 1) -> (B,) or (B, N)."""
+        raise NotImplementedError
+
+    def head(self) -> rating_head.Head:
         raise NotImplementedError
 
     def user_state(self, features: Features) -> tf.Tensor:
         """(B, state_size): the user's bias, then ``user_vector``."""
         return tf.concat([self.user_bias(features["user"]), self.user_vector(features)], axis=-1)
 
+    def item_state(self, items: tf.Tensor) -> tf.Tensor:
+        """(..., item_state_size): the item's bias, then ``item_vector``."""
+        return tf.concat([self.item_bias(items), self.item_vector(items)], axis=-1)
+
     def score_items(self, state: tf.Tensor, items: tf.Tensor, training: bool = False) -> tf.Tensor:
-        state = _broadcast_to_items(state, items)
-        return (self.mean_rating + state[..., 0] + self.item_bias(items)[..., 0]
-                + self.interaction(state[..., 1:], items, training))
+        state, item_state = _broadcast_to_items(state, items), self.item_state(items)
+        return (self.mean_rating + state[..., 0] + item_state[..., 0]
+                + self.interaction(state[..., 1:], item_state[..., 1:], training))
 
     def call(self, features: Features, training: bool = False) -> tf.Tensor:
         return self.score_items(self.user_state(features), features["item"], training)
@@ -111,11 +127,21 @@ class MatrixFactorization(RatingModel):
     def state_size(self) -> int:
         return 1 + self.config.dim
 
+    @property
+    def item_state_size(self) -> int:
+        return 1 + self.config.dim
+
     def user_vector(self, features: Features) -> tf.Tensor:
         return self.user_factors(features["user"])
 
+    def item_vector(self, items: tf.Tensor) -> tf.Tensor:
+        return self.item_factors(items)
+
     def interaction(self, users: tf.Tensor, items: tf.Tensor, training: bool) -> tf.Tensor:
-        return tf.reduce_sum(users * self.item_factors(items), axis=-1)
+        return tf.reduce_sum(users * items, axis=-1)
+
+    def head(self) -> rating_head.DotHead:
+        return rating_head.DotHead(float(self.mean_rating.numpy()))
 
 
 class DeepRankingModel(RatingModel):
@@ -132,11 +158,27 @@ class DeepRankingModel(RatingModel):
     def state_size(self) -> int:
         return 1 + self.user_encoder.output_size
 
+    @property
+    def item_state_size(self) -> int:
+        return 1 + self.item_encoder.output_size
+
     def user_vector(self, features: Features) -> tf.Tensor:
         return self.user_encoder(features)
 
+    def item_vector(self, items: tf.Tensor) -> tf.Tensor:
+        return self.item_encoder(items)
+
     def interaction(self, users: tf.Tensor, items: tf.Tensor, training: bool) -> tf.Tensor:
-        combined = tf.concat([users, self.item_encoder(items)], axis=-1)  # (B, [N,] du + di)
+        combined = tf.concat([users, items], axis=-1)  # (B, [N,] du + di)
         if self.cross is not None:
             combined = self.cross(combined)
         return self.mlp(combined, training=training)[..., 0]
+
+    def head(self) -> rating_head.DeepHead:
+        cross = None
+        if self.cross is not None:
+            dense = self.cross._dense  # tfrs builds one full-rank Dense when projection_dim is None
+            cross = (dense.kernel.numpy(), dense.bias.numpy())
+        dense_layers = [layer for layer in self.mlp.layers if isinstance(layer, tf.keras.layers.Dense)]
+        return rating_head.DeepHead(float(self.mean_rating.numpy()), self.user_encoder.output_size, cross,
+                                    tuple((layer.kernel.numpy(), layer.bias.numpy()) for layer in dense_layers))

@@ -55,6 +55,10 @@ class RankingServing(tf.Module):
         features = self.encoder.users(_raw_users(user_id, age, gender, occupation, recent_items, recent_ratings))
         return {"user_state": self.model.user_state(features)}
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="item_ids")])
+    def encode_items(self, item_ids):
+        return {"item_state": self.model.item_state(self.encoder.items(item_ids))}
+
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="user_state"), _ITEMS_SPEC])
     def score_items(self, user_state, item_ids):
         ratings = self.model.score_items(user_state, self.encoder.items(item_ids))  # (B, N)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from models import artifact_format as fmt
+from models import rating_head
 from models.gru4rec import GRU4Rec
 from models.narm import NARM
 from models.ranking import RatingModel
@@ -111,8 +112,9 @@ def _write_files(directory: Path, bundle: ExportBundle) -> None:
     _write_json(directory / fmt.PROBES, _probes(bundle))
     save(QueryServing(context.encoder, bundle.retrieval), (fmt.QUERY_SIGNATURE,), str(directory / fmt.QUERY_MODEL))
     save(RankingServing(context.encoder, bundle.ranking, bundle.rating_range),
-         (fmt.RANKING_SIGNATURE, fmt.RANKING_USER_SIGNATURE, fmt.RANKING_ITEMS_SIGNATURE),
+         (fmt.RANKING_SIGNATURE, fmt.RANKING_USER_SIGNATURE, fmt.RANKING_ITEMS_SIGNATURE, fmt.RANKING_ITEM_SIGNATURE),
          str(directory / fmt.RANKING_MODEL))
+    rating_head.save(directory / fmt.RATING_HEAD, bundle.ranking.head())
     save(SessionServing(bundle.session_split.item_ids, bundle.session_model), (fmt.SESSION_SIGNATURE,),
          str(directory / fmt.SESSION_MODEL))
 

@@ -1,0 +1,83 @@
+"""The numpy rating head must compute what the TensorFlow rating models compute, for every kind of model
+the trainer can export, after a save/load round trip (it is what /recommend and /predict-rating run)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models import rating_head
+from models.autorec import AutoRecConfig, ItemAutoRec
+from models.ensemble import RatingEnsemble
+from models.features import EncoderConfig
+from models.ranking import DeepRankingModel, MatrixFactorization, MFConfig, RankingConfig
+from models.vocabulary import ItemFeatureTables
+
+N_USERS, N_ITEMS, RANGE = 12, 15, (1.0, 5.0)
+SIZES = {"users": N_USERS + 1, "items": N_ITEMS + 1, "genders": 3, "occupations": 4, "age_buckets": 8,
+         "genres": 5, "title_tokens": 9}
+
+
+def _features(rng):
+    users = np.arange(1, N_USERS + 1)
+    return {
+        "user": tf.constant(users, tf.int32),
+        "gender": tf.constant(rng.integers(0, 3, N_USERS), tf.int32),
+        "occupation": tf.constant(rng.integers(0, 4, N_USERS), tf.int32),
+        "age_bucket": tf.constant(rng.integers(0, 8, N_USERS), tf.int32),
+        "recent_items": tf.constant(rng.integers(0, N_ITEMS + 1, (N_USERS, 6)), tf.int32),
+        "recent_ratings": tf.constant(rng.integers(1, 6, (N_USERS, 6)), tf.float32),
+    }
+
+
+def _randomize(model, rng):
+    """Trained-looking weights: non-zero biases and large enough values that ReLUs and clipping bite."""
+    for variable in model.trainable_variables:
+        variable.assign(rng.normal(0, 0.5, variable.shape).astype(np.float32))
+
+
+def _models(rng):
+    tables = ItemFeatureTables(genres=(rng.random((N_ITEMS + 1, 5)) < 0.3).astype(np.float32),
+                               title_tokens=rng.integers(0, 9, (N_ITEMS + 1, 4)).astype(np.int32))
+    encoder = EncoderConfig(id_dim=6, feature_dim=3, use_history_ratings=True)
+    matrix = (rng.random((N_ITEMS + 1, N_USERS + 1)) < 0.4) * rng.integers(1, 6, (N_ITEMS + 1, N_USERS + 1))
+    deep = DeepRankingModel(SIZES, tables, 3.5, RankingConfig(encoder=encoder, hidden_widths=(8, 4)))
+    return {
+        "mf": MatrixFactorization(SIZES, 3.5, MFConfig(dim=5)),
+        "deep": deep,
+        "deep without cross": DeepRankingModel(SIZES, tables, 3.5,
+                                               RankingConfig(encoder=encoder, hidden_widths=(7,), use_cross=False)),
+        "autorec": ItemAutoRec(matrix.astype(np.float32), AutoRecConfig(hidden_size=10)),
+        "blend": RatingEnsemble({"deep": deep, "mf": MatrixFactorization(SIZES, 3.5, MFConfig(dim=4)),
+                                 "autorec": ItemAutoRec(matrix.astype(np.float32), AutoRecConfig(hidden_size=7))},
+                                np.array([0.2, 0.5, 0.3, 0.1], np.float32), RANGE),
+    }
+
+
+@pytest.mark.parametrize("kind", ["mf", "deep", "deep without cross", "autorec", "blend"])
+def test_numpy_head_reproduces_the_tensorflow_model(kind, tmp_path):
+    rng = np.random.default_rng(7)
+    model = _models(rng)[kind]
+    features = _features(rng)
+    items = rng.integers(1, N_ITEMS + 1, (N_USERS, 9))
+    model({**features, "item": tf.constant(items, tf.int32)})  # builds the layers
+    _randomize(model, rng)
+    for part in [model, *getattr(model, "members", [])]:
+        if isinstance(part, ItemAutoRec):
+            part.refresh_codes()  # the item codes follow the new encoder weights
+    expected = np.clip(model({**features, "item": tf.constant(items, tf.int32)}).numpy(), *RANGE)
+
+    rating_head.save(tmp_path / "head.npz", model.head())
+    head = rating_head.load(tmp_path / "head.npz")
+    user_states = model.user_state(features).numpy()  # row r = user index r + 1
+    item_states = model.item_state(tf.range(1, N_ITEMS + 1)).numpy()  # row r = item index r + 1
+    ratings = rating_head.bind_clipped(head, user_states, item_states, RANGE)(np.arange(N_USERS), items - 1)
+
+    assert ratings.shape == items.shape and ratings.dtype == np.float32
+    assert np.ptp(expected) > 0.5  # the check below is not comparing constants
+    np.testing.assert_allclose(ratings, expected, atol=1e-4)
+
+
+def test_a_foreign_file_is_refused(tmp_path):
+    np.savez(tmp_path / "head.npz", kind=np.array("transformer"))
+    with pytest.raises(ValueError, match="unknown rating head kind"):
+        rating_head.load(tmp_path / "head.npz")
