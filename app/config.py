@@ -18,7 +18,8 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, description="uvicorn worker processes; each loads its own models")
     log_level: str = "info"
     candidates: int = Field(100, ge=1, le=2000, description="ScaNN candidates passed to the ranking model")
-    tf_threads: int = Field(1, ge=0, description="TensorFlow intra/inter-op threads per process; 0 = TF default")
+    model_threads: int = Field(1, ge=0, description="threads for model math per process (TensorFlow's thread pools "
+                                                    "and numpy's BLAS); 0 = the libraries' defaults")
     batch_max: int = Field(64, ge=1, description="most requests merged into one model call")
     batch_window_ms: float = Field(0.0, ge=0, le=50, description="wait for more requests before a batch runs")
     batch_queue: int = Field(1024, ge=1, description="waiting requests per endpoint before 503 overloaded")

@@ -24,7 +24,7 @@ def tensorflow_recommender(settings: Settings) -> RecommenderFactory:
         from app.backend import TensorFlowScorer  # TensorFlow loads here, not at import time
 
         catalog = load_catalog(version_dir)
-        return Recommender(catalog, TensorFlowScorer(catalog, settings.tf_threads), settings.candidates)
+        return Recommender(catalog, TensorFlowScorer(catalog, settings.model_threads), settings.candidates)
 
     return build
 

@@ -3,7 +3,7 @@ process at several concurrencies, report throughput and latency against the /hea
 
     python -m benchmarks.serve --artifacts DIR [--out bench-results/serve.json] [--duration 10]
         [--requests 20000] [--concurrency 1,8,32,64] [--endpoints healthz,recommend,session,predict]
-        [--workers 1] [--server-env RECSYS_TF_THREADS=1 ...] [--client auto|wrk|httpx] [--strict]
+        [--workers 1] [--server-env RECSYS_MODEL_THREADS=1 ...] [--client auto|wrk|httpx] [--strict]
 
 Traffic comes from the artifact version the server loads (its vocabularies and popularity), with a
 fixed seed, and is generated before any timing. No TensorFlow in this process.
@@ -314,7 +314,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                         help=f"comma-separated, default {','.join(ENDPOINTS)}")
     parser.add_argument("--workers", type=int, default=1, help="recsys-serve --workers")
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra environment of the server, e.g. RECSYS_TF_THREADS=2 (repeatable)")
+                        help="extra environment of the server, e.g. RECSYS_MODEL_THREADS=2 (repeatable)")
     parser.add_argument("--client", choices=("auto", "wrk", "httpx"), default="auto",
                         help="auto: wrk when installed, else an httpx client in a separate process")
     parser.add_argument("--warmup", type=int, default=200, help="sequential requests per endpoint before timing")
