@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, description="uvicorn worker processes; each loads its own models")
     log_level: str = "info"
     candidates: int = Field(100, ge=1, le=2000, description="ScaNN candidates passed to the ranking model")
+    model_process: bool = Field(True, description="run the model work in a process of its own, so that it never "
+                                "holds the event loop's interpreter lock")
     model_threads: int = Field(1, ge=0, description="threads for model math per process (TensorFlow's thread pools "
                                                     "and numpy's BLAS); 0 = the libraries' defaults")
     batch_max: int = Field(64, ge=1, description="most requests merged into one model call")

@@ -18,6 +18,7 @@ import models  # noqa: F401  (selects Keras 2 before anything can import TensorF
 from app.config import Settings
 from app.errors import install_error_handlers
 from app.metrics import MetricsMiddleware, ServiceMetrics
+from app.model_process import ModelProcess
 from app.routes import router
 from app.service import Batchers, ModelService, RecommenderFactory, tensorflow_recommender
 
@@ -25,9 +26,14 @@ log = logging.getLogger("recsys.api")
 
 
 def create_app(settings: Settings | None = None, build: RecommenderFactory | None = None) -> FastAPI:
-    """``build`` turns a version directory into a Recommender; tests pass one without TensorFlow."""
+    """``build`` turns a version directory into a Recommender; tests pass one without TensorFlow.
+    Without it, versions load into the model process (``app.model_process``), or into this process
+    when ``settings.model_process`` is off."""
     settings = settings or Settings()
-    service = ModelService(settings.artifacts, build or tensorflow_recommender(settings))
+    model_process = ModelProcess(settings) if build is None and settings.model_process else None
+    if build is None:
+        build = model_process.load if model_process is not None else tensorflow_recommender(settings)
+    service = ModelService(settings.artifacts, build)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,6 +47,8 @@ def create_app(settings: Settings | None = None, build: RecommenderFactory | Non
         yield
         task.cancel()
         app.state.batchers.close()
+        if model_process is not None:
+            await run_in_threadpool(model_process.close)
 
     app = FastAPI(title="recsys", version="0.1.0", lifespan=lifespan,
                   description="Two-stage recommendations (ScaNN retrieval + ranking), session next-item "

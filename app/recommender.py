@@ -42,6 +42,9 @@ class UnknownIdError(LookupError):
         self.kind = kind
         self.value = value
 
+    def __reduce__(self) -> tuple:  # crosses from the model process by pickle
+        return UnknownIdError, (self.kind, self.value)
+
 
 # One recommended item, already in the shape of ``schemas.RecommendedItem``: building JSON-ready dicts
 # here once is what lets the route serialize with orjson instead of constructing pydantic objects.

@@ -13,6 +13,7 @@ from app import schemas
 from app.batching import Batched, MicroBatcher, Overloaded
 from app.errors import ApiError, NotReady
 from app.metrics import ServiceMetrics
+from app.model_process import ModelUnavailable
 from app.recommender import Recommendation, Recommender
 from app.service import Batchers, ModelService
 from models.artifact_format import ArtifactError
@@ -44,6 +45,9 @@ async def _run(batcher: MicroBatcher, model: Recommender, payload: object) -> Ba
         return await batcher.submit((model, payload))
     except Overloaded as error:
         raise ApiError(503, "overloaded", "too many requests are waiting; retry shortly", str(error)) from error
+    except ModelUnavailable as error:
+        raise ApiError(503, "model_unavailable", "the model process is restarting; retry shortly",
+                       str(error)) from error
 
 
 def _respond(metrics: ServiceMetrics, endpoint: str, batched: Batched, body: dict) -> Response:

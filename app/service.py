@@ -52,13 +52,13 @@ class ModelService:
                           self.current.version if self.current else "nothing", error)
                 raise error if isinstance(error, ArtifactError) else ArtifactError(str(error)) from error
             self.current = recommender
-            _freeze_heap()
+            freeze_heap()
             self.last_error = None
             log.info("serving model version %s", recommender.version)
             return recommender
 
 
-def _freeze_heap() -> None:
+def freeze_heap() -> None:
     """Take everything alive now (models, vocabularies, TensorFlow's Python objects) out of the garbage
     collector's sight: full collections over that heap stalled every request for about 200 ms (the
     p99 of the serving benchmark). Unfreezing first lets a replaced version's cycles be collected."""
@@ -75,16 +75,19 @@ class Batchers:
     def __init__(self, settings: Settings) -> None:
         options = {"max_batch": settings.batch_max, "window_ms": settings.batch_window_ms,
                    "max_queue": settings.batch_queue}
-        self.recommend = MicroBatcher(_by_version(Recommender.recommend_batch), "batch-recommend", **options)
-        self.session = MicroBatcher(_by_version(Recommender.next_items_batch), "batch-session", **options)
-        self.predict = MicroBatcher(_by_version(Recommender.predict_batch), "batch-predict", **options)
+        self.recommend = MicroBatcher(_by_version("recommend_batch"), "batch-recommend", **options)
+        self.session = MicroBatcher(_by_version("next_items_batch"), "batch-session", **options)
+        self.predict = MicroBatcher(_by_version("predict_batch"), "batch-predict", **options)
 
     def close(self) -> None:
         for batcher in (self.recommend, self.session, self.predict):
             batcher.close()
 
 
-def _by_version(method: Callable[..., list]) -> Callable[[Sequence[tuple[Recommender, object]], StageTimes], list]:
+def _by_version(method: str) -> Callable[[Sequence[tuple[Recommender, object]], StageTimes], list]:
+    """A batch function that calls ``method`` of the Recommender each request was accepted with (a
+    local one, or a ``RemoteRecommender`` whose work runs in the model process)."""
+
     def run(entries: Sequence[tuple[Recommender, object]], times: StageTimes) -> list:
         results: list = [None] * len(entries)
         groups: dict[int, list[int]] = {}
@@ -92,8 +95,8 @@ def _by_version(method: Callable[..., list]) -> Callable[[Sequence[tuple[Recomme
             groups.setdefault(id(recommender), []).append(position)
         for positions in groups.values():
             recommender = entries[positions[0]][0]
-            for position, result in zip(positions, method(recommender, [entries[p][1] for p in positions], times),
-                                        strict=True):
+            batch = getattr(recommender, method)([entries[p][1] for p in positions], times)
+            for position, result in zip(positions, batch, strict=True):
                 results[position] = result
         return results
 

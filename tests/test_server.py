@@ -1,11 +1,15 @@
 """The real `recsys-serve` process on a free port, called over HTTP."""
 
+import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -15,6 +19,20 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+class Server(NamedTuple):
+    url: str
+    pid: int
+
+
+def _model_process(server_pid: int) -> int:
+    """The server's model process: its child started by multiprocessing's spawn."""
+    children = " ".join(Path(path).read_text() for path in Path(f"/proc/{server_pid}/task").glob("*/children"))
+    spawned = [int(pid) for pid in children.split()
+               if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert len(spawned) == 1, f"expected one model process, found {spawned}"
+    return spawned[0]
 
 
 @pytest.fixture
@@ -38,14 +56,14 @@ def server(trained_version):
             time.sleep(0.25)
         else:
             pytest.fail("recsys-serve did not become ready within 120 s")
-        yield base
+        yield Server(base, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
 def test_real_server_answers_every_endpoint(server):
-    with httpx.Client(base_url=server, timeout=10) as client:
+    with httpx.Client(base_url=server.url, timeout=10) as client:
         body = client.get("/recommend/u1", params={"k": 5}).json()
         assert body["strategy"] == "personalized" and len(body["items"]) == 5
         scores = [item["score"] for item in body["items"]]
@@ -67,3 +85,35 @@ def test_real_server_answers_every_endpoint(server):
         assert client.get("/models").json()["version"] == "tiny-1"
         assert client.get("/healthz").json()["status"] == "ok"
         assert "recsys_requests_total" in client.get("/metrics").text
+
+
+def test_a_crashed_model_process_is_replaced(server):
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert client.get("/recommend/u1").json()["strategy"] == "personalized"
+        crashed = _model_process(server.pid)
+        os.kill(crashed, signal.SIGKILL)
+        failed = client.get("/recommend/u1")
+        assert failed.status_code == 503 and failed.json()["error"]["code"] == "model_unavailable"
+        assert client.get("/healthz").status_code == 200  # the HTTP side never went down
+        deadline = time.monotonic() + 120
+        while (answer := client.get("/recommend/u1")).status_code == 503 and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert answer.status_code == 200 and answer.json()["strategy"] == "personalized"
+        assert _model_process(server.pid) != crashed
+
+
+def test_a_version_the_model_process_refuses_leaves_the_old_one_serving(server, trained_version):
+    broken = trained_version.parent / "tiny-broken"
+    shutil.copytree(trained_version, broken)
+    try:
+        probes = json.loads((broken / "probes.json").read_text())
+        probes["ratings"][0][0] += 0.5  # the model process checks these before it serves a version
+        (broken / "probes.json").write_text(json.dumps(probes))
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            refused = client.post("/admin/reload", json={"version": "tiny-broken"})
+            assert refused.status_code == 409, refused.text
+            assert "do not reproduce the exported ratings" in refused.json()["error"]["message"]
+            answer = client.get("/recommend/u1").json()
+            assert answer["model_version"] == "tiny-1" and answer["strategy"] == "personalized"
+    finally:
+        shutil.rmtree(broken)
