@@ -83,6 +83,10 @@ class Recommender:
     def version(self) -> str:
         return self.catalog.version
 
+    def unavailable(self) -> str | None:
+        """Why this version cannot answer right now, or None when it can."""
+        return None
+
     def _items(self, ids: np.ndarray, scores: np.ndarray, ratings: np.ndarray | None = None) -> list[Item]:
         titles = self.catalog.titles
         ratings_list = ratings.tolist() if ratings is not None else [None] * len(ids)

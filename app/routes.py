@@ -29,6 +29,8 @@ def _serving(request: Request) -> tuple[Recommender, ServiceMetrics, Batchers]:
     current = state.models.current
     if current is None:
         raise NotReady(state.models.last_error or "loading")
+    if (reason := current.unavailable()) is not None:
+        raise NotReady(reason)
     return current, state.metrics, state.batchers
 
 
@@ -104,7 +106,7 @@ async def healthz() -> schemas.ModelStatus:
 
 
 @router.get("/readyz", response_model=schemas.ModelStatus, responses={503: {"model": schemas.ErrorResponse}},
-            summary="200 once a model version is loaded, 503 before")
+            summary="200 once a model version is loaded; 503 before, and while the model process restarts")
 async def readyz(model: Annotated[Recommender, Depends(recommender)]) -> schemas.ModelStatus:
     return schemas.ModelStatus(status="ready", model_version=model.version)
 

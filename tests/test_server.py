@@ -95,6 +95,7 @@ def test_a_crashed_model_process_is_replaced(server):
         failed = client.get("/recommend/u1")
         assert failed.status_code == 503 and failed.json()["error"]["code"] == "model_unavailable"
         assert client.get("/healthz").status_code == 200  # the HTTP side never went down
+        assert client.get("/readyz").json()["error"]["details"]["reason"] == "the model process is restarting"
         deadline = time.monotonic() + 120
         while (answer := client.get("/recommend/u1")).status_code == 503 and time.monotonic() < deadline:
             time.sleep(0.25)
