@@ -26,10 +26,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from app.artifacts import Catalog, load_catalog
 from app.config import Settings
 from app.recommender import Recommender
 from app.timing import StageTimes
+from models import artifact_format as fmt
 from models.artifact_format import ArtifactError
 
 log = logging.getLogger("recsys.model_process")
@@ -93,7 +93,7 @@ class ModelProcess:
             self._ask(("load", str(version_dir)))
             self._loaded = [*(path for path in self._loaded if path != str(version_dir)), str(version_dir)]
             self._loaded = self._loaded[-_KEPT_VERSIONS:]
-        return RemoteRecommender(load_catalog(version_dir), self)
+        return RemoteRecommender(version_dir, fmt.read_manifest(version_dir), self)
 
     def run(self, method: str, version_dir: Path, requests: Sequence, times: StageTimes) -> list:
         """One batch, from the endpoint's batch thread (the only user of that pipe)."""
@@ -152,24 +152,37 @@ class ModelProcess:
 
 
 class RemoteRecommender(Recommender):
-    """A version loaded in the model process. The catalog here answers the routes' questions (version,
-    manifest); the batch methods run in the model process."""
+    """A version loaded in the model process. This side holds only what the routes ask for (version,
+    path, manifest): the catalog (user features, seen items, titles) lives in the model process alone."""
 
-    def __init__(self, catalog: Catalog, process: ModelProcess) -> None:  # no scorer on this side
-        self.catalog = catalog
+    def __init__(self, version_dir: Path, manifest: dict, process: ModelProcess) -> None:  # no catalog here
+        self._path = version_dir
+        self._manifest = manifest
         self._process = process
+
+    @property
+    def version(self) -> str:
+        return self._manifest["version"]
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def manifest(self) -> dict:
+        return self._manifest
 
     def unavailable(self) -> str | None:
         return "the model process is restarting" if self._process.restarting else None
 
     def recommend_batch(self, requests: Sequence, times: StageTimes) -> list:
-        return self._process.run("recommend_batch", self.catalog.path, requests, times)
+        return self._process.run("recommend_batch", self.path, requests, times)
 
     def next_items_batch(self, requests: Sequence, times: StageTimes) -> list:
-        return self._process.run("next_items_batch", self.catalog.path, requests, times)
+        return self._process.run("next_items_batch", self.path, requests, times)
 
     def predict_batch(self, requests: Sequence, times: StageTimes) -> list:
-        return self._process.run("predict_batch", self.catalog.path, requests, times)
+        return self._process.run("predict_batch", self.path, requests, times)
 
 
 def _serve(settings: dict, control: Connection, pipes: dict[str, Connection]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
@@ -82,6 +83,14 @@ class Recommender:
     @property
     def version(self) -> str:
         return self.catalog.version
+
+    @property
+    def path(self) -> Path:
+        return self.catalog.path
+
+    @property
+    def manifest(self) -> dict:
+        return self.catalog.manifest
 
     def unavailable(self) -> str | None:
         """Why this version cannot answer right now, or None when it can."""

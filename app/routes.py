@@ -114,7 +114,7 @@ async def readyz(model: Annotated[Recommender, Depends(recommender)]) -> schemas
 @router.get("/models", responses={503: {"model": schemas.ErrorResponse}},
             summary="The manifest of the loaded model version")
 async def models(model: Annotated[Recommender, Depends(recommender)]) -> dict:
-    return model.catalog.manifest
+    return model.manifest
 
 
 @router.post("/admin/reload", response_model=schemas.ModelStatus, responses=ERRORS,

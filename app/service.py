@@ -43,7 +43,7 @@ class ModelService:
         with self._lock:
             try:
                 version_dir = resolve_version(self.artifacts, version)
-                if self.current is not None and self.current.catalog.path == version_dir:
+                if self.current is not None and self.current.path == version_dir:
                     return self.current
                 recommender = self._build(version_dir)
             except Exception as error:
