@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from models import artifact_format as fmt
+from models import checksums
 
 
 @dataclass(frozen=True)
@@ -70,20 +71,19 @@ def _rows(ids: list[str]) -> dict[str, int]:
 
 def _check_length(name: str, array: np.ndarray, expected: int, version_dir: Path) -> None:
     if len(array) != expected:
-        raise fmt.ArtifactError(f"{version_dir}: {name} has {len(array)} rows, the vocabulary {expected}")
+        raise fmt.ArtifactError(f"{fmt.where(version_dir, name)} has {len(array)} rows, the vocabulary {expected}")
 
 
 def resolve_version(root: Path, version: str | None = None) -> Path:
-    version = fmt.check_version_name(version) if version else fmt.read_latest(root)
-    path = root / version
-    if not path.is_dir():
-        raise fmt.ArtifactError(f"model version {version!r} named in {root / fmt.LATEST} does not exist in {root}")
-    return path
+    """The directory of ``version``, or of the one named in LATEST."""
+    return fmt.version_dir(root, version if version is not None else fmt.read_latest(root))
 
 
 def load_catalog(version_dir: Path) -> Catalog:
-    """Everything but the models, checked for completeness and consistency."""
+    """Everything but the models, after every file of the version (models included) matched its
+    checksum; checked for completeness and consistency."""
     manifest = fmt.read_manifest(version_dir)
+    checksums.verify(version_dir, manifest)
     try:
         users = fmt.read_vocab(version_dir / fmt.USER_VOCAB)
         items = fmt.read_vocab(version_dir / fmt.ITEM_VOCAB)
@@ -95,13 +95,13 @@ def load_catalog(version_dir: Path) -> Catalog:
         seen = np.load(version_dir / fmt.SEEN)
         seen_indptr, seen_indices = seen["indptr"], seen["indices"]
     except (OSError, ValueError, KeyError) as error:
-        raise fmt.ArtifactError(f"{version_dir}: unreadable artifact file: {error}") from error
+        raise fmt.ArtifactError(f"{fmt.where(version_dir)}: unreadable artifact file: {error}") from error
     _check_length(fmt.POPULARITY, popularity, len(items), version_dir)
     _check_length(fmt.SESSION_POPULARITY, session_popularity, len(session_items), version_dir)
     _check_length(fmt.USERS, user_frame, len(users), version_dir)
     _check_length(f"{fmt.SEEN} indptr", seen_indptr, len(users) + 1, version_dir)
     if list(user_frame["user_id"]) != users:
-        raise fmt.ArtifactError(f"{version_dir}: {fmt.USERS} rows are not in {fmt.USER_VOCAB} order")
+        raise fmt.ArtifactError(f"{fmt.where(version_dir, fmt.USERS)} rows are not in {fmt.USER_VOCAB} order")
     low, high = manifest["serving"]["rating_range"]
     return Catalog(
         version=manifest["version"],

@@ -46,7 +46,8 @@ def _signatures(catalog: Catalog, directory: str, *names: str) -> list:
         signatures = tf.saved_model.load(str(path)).signatures
         return [signatures[name] for name in names]
     except (OSError, KeyError, ValueError, tf.errors.OpError) as error:
-        raise fmt.ArtifactError(f"cannot load signatures {names} from {path}: {error}") from error
+        raise fmt.ArtifactError(f"cannot load signatures {names} from {fmt.where(catalog.path, directory)}: "
+                                f"{type(error).__name__}") from error
 
 
 def _tensor(values: np.ndarray) -> tf.Tensor:
@@ -65,12 +66,14 @@ class TensorFlowScorer:
         try:
             self._searcher = scann_ops_pybind.load_searcher(str(catalog.path / fmt.SCANN_DIR))
         except (RuntimeError, ValueError, OSError) as error:
-            raise fmt.ArtifactError(f"cannot load the ScaNN index in {catalog.path}: {error}") from error
+            raise fmt.ArtifactError(f"cannot load the ScaNN index {fmt.where(catalog.path, fmt.SCANN_DIR)}: "
+                                    f"{type(error).__name__}") from error
         self.item_embeddings = np.load(catalog.path / fmt.ITEM_EMBEDDINGS)
         try:
             head = rating_head.load(catalog.path / fmt.RATING_HEAD)
         except (OSError, ValueError, KeyError) as error:
-            raise fmt.ArtifactError(f"cannot read the rating head {catalog.path / fmt.RATING_HEAD}: {error}") from error
+            raise fmt.ArtifactError(f"cannot read the rating head {fmt.where(catalog.path, fmt.RATING_HEAD)}: "
+                                    f"{type(error).__name__}") from error
         n_users = len(catalog.user_rows)
         chunks = [self._user_inputs(np.arange(start, min(start + embed_batch, n_users)))
                   for start in range(0, n_users, embed_batch)]
@@ -84,7 +87,8 @@ class TensorFlowScorer:
         try:
             self._ratings = rating_head.bind_clipped(head, user_states, item_states, catalog.rating_range)
         except ValueError as error:
-            raise fmt.ArtifactError(f"the rating head in {catalog.path} does not fit its model: {error}") from error
+            raise fmt.ArtifactError(f"the rating head {fmt.where(catalog.path, fmt.RATING_HEAD)} does not fit its "
+                                    f"model: {error}") from error
         self._verify(json.loads((catalog.path / fmt.PROBES).read_text(encoding="utf-8")))
         log.info("loaded model version %s: %d users, %d items, %d session items", catalog.version, n_users,
                  len(catalog.item_ids), len(catalog.session_item_ids))
@@ -107,10 +111,10 @@ class TensorFlowScorer:
                 served = serve()
             except (ValueError, IndexError, tf.errors.OpError) as error:  # e.g. a head whose shapes do not fit
                 raise fmt.ArtifactError(
-                    f"{self.catalog.path}: computing the exported {name} failed: {error}") from error
+                    f"{fmt.where(self.catalog.path)}: computing the exported {name} failed: {error}") from error
             if not np.allclose(served, np.asarray(expected, dtype=np.float32), atol=fmt.PROBE_TOLERANCE):
-                raise fmt.ArtifactError(f"{self.catalog.path}: the loaded models do not reproduce the exported "
-                                        f"{name}; the version is corrupt or was written by different code")
+                raise fmt.ArtifactError(f"{fmt.where(self.catalog.path)}: the loaded models do not reproduce the "
+                                        f"exported {name}; the version is corrupt or was written by different code")
 
     def _user_inputs(self, user_rows: np.ndarray) -> dict[str, tf.Tensor]:
         return {name: _tensor(values[user_rows]) for name, values in self.catalog.user_features.items()}

@@ -18,10 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-FORMAT_VERSION = 2  # 2: the ranking model's item side and numpy head (RATING_HEAD)
+# 2: the ranking model's item side and numpy head (RATING_HEAD); 3: a sha256 of every file (FILES)
+FORMAT_VERSION = 3
 
 LATEST = "LATEST"
 MANIFEST = "manifest.json"
+# Manifest key: relative path -> {"sha256": hex, "bytes": size} of every file of the version but the
+# manifest itself (models.checksums); the server verifies them all before it serves the version.
+FILES = "files"
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 PLOTS_DIR = "plots"
@@ -84,26 +88,52 @@ REQUIRED_FILES = (
     f"{QUERY_MODEL}/saved_model.pb", f"{RANKING_MODEL}/saved_model.pb", f"{SESSION_MODEL}/saved_model.pb",
 )
 
-_VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+VERSION_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"  # matched in full: "v1\n" is not a version name
+STAGING_PREFIX = ".staging-"  # <root>/.staging-<version>-<pid>: an export in progress, never served
 
 
 class ArtifactError(RuntimeError):
-    """Artifacts that are missing, incomplete or inconsistent; the message names what and where."""
+    """Artifacts that are missing, incomplete or inconsistent. The message names versions and files
+    relative to the artifact root (``where``), never absolute server paths: it reaches API clients."""
+
+
+def where(version_dir: Path, relative: str = "") -> str:
+    """How messages name a version or one of its files: relative to the artifact root."""
+    return f"{version_dir.name}/{relative}" if relative else version_dir.name
 
 
 def check_version_name(version: str) -> str:
-    if not _VERSION_PATTERN.match(version):
+    if not isinstance(version, str) or re.fullmatch(VERSION_PATTERN, version) is None:
         raise ArtifactError(f"invalid model version name {version!r}")
     return version
 
 
 def read_latest(root: Path) -> str:
-    latest = root / LATEST
     try:
-        version = latest.read_text(encoding="utf-8").strip()
+        version = (root / LATEST).read_text(encoding="utf-8").removesuffix("\n")
     except FileNotFoundError as error:
-        raise ArtifactError(f"no {LATEST} file in {root}: train a model first (recsys-train)") from error
+        raise ArtifactError(f"no {LATEST} file in the artifact root: train a model first (recsys-train)") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise ArtifactError(f"unreadable {LATEST} file: {error.__class__.__name__}") from error
     return check_version_name(version)
+
+
+def version_dir(root: Path, version: str) -> Path:
+    """``root/version``, refused unless it is a directory inside the root (a symlink leading outside is)."""
+    path = root / check_version_name(version)
+    if not path.is_dir():
+        raise ArtifactError(f"model version {version!r} does not exist in the artifact root")
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ArtifactError(f"model version {version!r} is a link leading outside the artifact root; refused")
+    return path
+
+
+def list_versions(root: Path) -> list[str]:
+    """Names of the version directories in ``root`` (complete or not), oldest name first."""
+    if not root.is_dir():
+        return []
+    return sorted(path.name for path in root.iterdir()
+                  if path.is_dir() and re.fullmatch(VERSION_PATTERN, path.name))
 
 
 def read_vocab(path: Path) -> list[str]:
@@ -122,15 +152,15 @@ def read_manifest(version_dir: Path) -> dict[str, Any]:
     """Check that every required file exists and the format is ours, and return the manifest."""
     missing = [name for name in REQUIRED_FILES if not (version_dir / name).exists()]
     if missing:
-        raise ArtifactError(f"artifact version {version_dir} is incomplete; missing: {', '.join(missing)}")
+        raise ArtifactError(f"artifact version {where(version_dir)} is incomplete; missing: {', '.join(missing)}")
     try:
         manifest = json.loads((version_dir / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise ArtifactError(f"unreadable {MANIFEST} in {version_dir}: {error}") from error
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(
-            f"{version_dir} has artifact format {manifest.get('format_version')!r}; this build reads {FORMAT_VERSION}"
-        )
+        raise ArtifactError(f"unreadable {where(version_dir, MANIFEST)}: {error}") from error
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        found = manifest.get("format_version") if isinstance(manifest, dict) else None
+        raise ArtifactError(f"{where(version_dir)} has artifact format {found!r}; this build reads {FORMAT_VERSION} "
+                            f"(train again to upgrade)")
     return manifest
 
 

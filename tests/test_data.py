@@ -114,7 +114,7 @@ def test_movielens_latest_reads_half_stars_quoted_titles_and_no_genres(tmp_path:
     }
     assert list(data.users.columns) == USER_COLUMNS and data.users.empty
     assert data.rating_range == (0.5, 5.0)
-    assert data.name == f"MovieLens {tmp_path.name} ({tmp_path})"
+    assert data.name == f"MovieLens {tmp_path.name}"  # no server path: the name reaches the manifest
 
 
 def test_ratings_csv_ignores_extra_columns_and_defaults_timestamps_to_zero(tmp_path: Path) -> None:

@@ -268,7 +268,7 @@ def load_movielens_100k(folder: Path) -> RatingData:
     users = _read_delimited(folder / "u.user", _ML100K_USERS)[USER_COLUMNS]
     users = users.fillna({"gender": "", "occupation": ""}).reset_index(drop=True)
     items = _ml100k_items(folder)
-    return RatingData(f"MovieLens 100K ({folder})", interactions, items, users, (1.0, 5.0), test_interactions)
+    return RatingData(f"MovieLens 100K ({folder.name})", interactions, items, users, (1.0, 5.0), test_interactions)
 
 
 def load_movielens_latest(folder: Path) -> RatingData:
@@ -277,7 +277,7 @@ def load_movielens_latest(folder: Path) -> RatingData:
     movies = _read_delimited(folder / "movies.csv", _ML_LATEST_MOVIES)
     genres = movies["genres"].fillna("").replace("(no genres listed)", "")
     items, users = _items(movies, genres), _empty(_USER_DTYPES)
-    return RatingData(f"MovieLens {folder.name} ({folder})", interactions, items, users, (0.5, 5.0))
+    return RatingData(f"MovieLens {folder.name}", interactions, items, users, (0.5, 5.0))
 
 
 def load_ratings_csv(path: Path) -> RatingData:
@@ -288,12 +288,12 @@ def load_ratings_csv(path: Path) -> RatingData:
         frame["timestamp"] = 0
     rating_range = (float(frame["rating"].min()), float(frame["rating"].max()))
     interactions, items, users = _interactions(frame), _empty(_ITEM_DTYPES), _empty(_USER_DTYPES)
-    return RatingData(f"Ratings CSV ({path})", interactions, items, users, rating_range)
+    return RatingData(f"Ratings CSV ({path.name})", interactions, items, users, rating_range)
 
 
 def load_sessions_csv(path: Path) -> SessionData:
     """A CSV with header ``session_id,item_id,timestamp`` (Unix seconds; more columns are ignored)."""
-    return SessionData(name=f"Sessions CSV ({path})", clicks=_clicks(_read_delimited(path, _SESSIONS_CSV)))
+    return SessionData(name=f"Sessions CSV ({path.name})", clicks=_clicks(_read_delimited(path, _SESSIONS_CSV)))
 
 
 def load_diginetica(path: Path) -> SessionData:
@@ -306,7 +306,7 @@ def load_diginetica(path: Path) -> SessionData:
         raise _fail(file, line, f"eventdate {frame.at[line, 'eventdate']!r} is not a date YYYY-MM-DD")
     # timeframe counts milliseconds since the session started: it orders the views within a session.
     frame["timestamp"] = (dates - pd.Timestamp(0)) / pd.Timedelta(seconds=1) + frame["timeframe"] / 1000
-    return SessionData(name=f"DIGINETICA ({file})", clicks=_clicks(frame))
+    return SessionData(name=f"DIGINETICA ({file.name})", clicks=_clicks(frame))
 
 
 def _gru4rec_clicks(path: Path) -> pd.DataFrame:
@@ -318,7 +318,7 @@ def load_gru4rec(path_or_prefix: str | Path) -> SessionData:
     ``{prefix}_train_full.txt`` + ``{prefix}_test.txt`` when both exist, else the single file given."""
     prefix = str(path_or_prefix)
     train, test = Path(f"{prefix}_train_full.txt"), Path(f"{prefix}_test.txt")
-    name = f"GRU4Rec sessions ({prefix})"
+    name = f"GRU4Rec sessions ({Path(prefix).name})"
     if train.is_file() and test.is_file():
         return SessionData(name, _gru4rec_clicks(train), _gru4rec_clicks(test))
     if Path(prefix).is_file():

@@ -39,6 +39,13 @@ def _parse(spec: str, kinds: tuple[str, ...], option: str) -> tuple[str, str | N
     return kind, path or None
 
 
+def public_spec(spec: str) -> str:
+    """A data spec as artifacts record it: the source kind and the file or folder name, not the path
+    (manifests and reports reach API clients; the data's fingerprint identifies it)."""
+    kind, _, path = spec.partition(":")
+    return f"{kind}:{Path(path).name}" if path else kind
+
+
 def check_specs(data_spec: str, sessions_spec: str) -> None:
     """Fail fast, before anything slow runs."""
     _parse(data_spec, DATA_KINDS, "--data")
