@@ -12,6 +12,7 @@ import pytest
 
 from models import artifact_format as fmt
 from tests.conftest import REPO
+from tests.versions import copy_version, rewrite
 
 LOAD_AND_CHECK = """
 import json, sys
@@ -62,11 +63,11 @@ def test_published_version_is_complete_and_named_by_latest(trained_version):
 
 
 def test_a_tampered_version_is_refused(trained_version, tmp_path):
-    tampered = tmp_path / "tampered"
-    shutil.copytree(trained_version, tampered)
+    """Even with its checksum recorded anew, a probe the loaded models do not reproduce is refused."""
+    tampered = copy_version(trained_version, tmp_path, "tampered")
     probes = json.loads((tampered / fmt.PROBES).read_text())
     probes["ratings"][0][0] += 0.5
-    (tampered / fmt.PROBES).write_text(json.dumps(probes))
+    rewrite(tampered, fmt.PROBES, json.dumps(probes).encode(), record_checksum=True)
     result = _load_in_fresh_process(tampered)
     assert result.returncode != 0 and "do not reproduce the exported ratings" in result.stderr
 

@@ -1,12 +1,9 @@
-"""Publish one immutable artifact version: write everything into a temporary directory, rename it
-into place, and only then point ``LATEST`` at it, so a reader never sees a half-written version."""
+"""Write one immutable artifact version: the files the server reads, from the trained models
+(``training.publish`` makes it visible: staging, checksums, fsync, smoke test, LATEST)."""
 
 from __future__ import annotations
 
 import json
-import logging
-import os
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from models import artifact_format as fmt
-from models import rating_head
+from models import checksums, rating_head
 from models.gru4rec import GRU4Rec
 from models.narm import NARM
 from models.ranking import RatingModel
@@ -24,10 +21,9 @@ from models.retrieval import TwoTowerModel
 from models.serving import QueryServing, RankingServing, SessionServing, save
 from training.ann import build_searcher
 from training.examples import RatingContext
+from training.publish import publish
 from training.rating_models import item_embeddings
 from training.sequences import SequenceSplit
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -119,34 +115,24 @@ def _write_files(directory: Path, bundle: ExportBundle) -> None:
          str(directory / fmt.SESSION_MODEL))
 
 
-def publish(root: Path, bundle: ExportBundle, manifest: dict[str, Any], extra_files: dict[str, Any] | None = None,
-            version: str | None = None) -> Path:
-    """Write ``root/<version>/`` and then ``root/LATEST``. ``manifest`` gains the format version, the
-    version name and the creation time. ``extra_files`` maps a relative path to JSON-able content or
-    to a callable that writes that path (reports, plots)."""
+def export_version(root: Path, bundle: ExportBundle, manifest: dict[str, Any],
+                   extra_files: dict[str, Any] | None = None, version: str | None = None) -> Path:
+    """Write ``root/<version>/`` and point ``root/LATEST`` at it (``training.publish``). ``manifest``
+    gains the format version, the version name, the creation time and every file's checksum.
+    ``extra_files`` maps a relative path to JSON-able content or to a callable that writes that path
+    (reports, plots)."""
     version = fmt.check_version_name(version or new_version_name())
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / version
-    if final.exists():
-        raise fmt.ArtifactError(f"artifact version {final} already exists; versions are immutable")
-    staging = root / f".staging-{version}-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+
+    def write(staging: Path) -> None:
         _write_files(staging, bundle)
         for relative, content in (extra_files or {}).items():
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             content(target) if callable(content) else _write_json(target, content)
+
+    def write_manifest(staging: Path) -> None:
         _write_json(staging / fmt.MANIFEST, {"format_version": fmt.FORMAT_VERSION, "version": version,
-                                             "created_at": datetime.now(UTC).isoformat(), **manifest})
-        fmt.read_manifest(staging)  # the reader's own completeness check, before anyone can see it
-        staging.rename(final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    latest_tmp = root / f".{fmt.LATEST}.{os.getpid()}"
-    latest_tmp.write_text(version + "\n", encoding="utf-8")
-    os.replace(latest_tmp, root / fmt.LATEST)
-    log.info("published model version %s in %s", version, root)
-    return final
+                                             "created_at": datetime.now(UTC).isoformat(), **manifest,
+                                             fmt.FILES: checksums.file_digests(staging)})
+
+    return publish(root, version, write, write_manifest)

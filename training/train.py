@@ -17,7 +17,8 @@ import pandas as pd
 from models import artifact_format as fmt
 from training.config import ConfigError, TrainConfig, apply_overrides, as_json
 from training.dataset import DataFormatError
-from training.sources import SpecError, check_specs, load_sources
+from training.publish import check_new_version
+from training.sources import SpecError, check_specs, load_sources, public_spec
 
 log = logging.getLogger("recsys.train")
 LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-recommenders", "scann", "numpy", "pandas")
@@ -35,12 +36,12 @@ def library_versions() -> dict[str, str]:
 def run(config: TrainConfig, artifacts: Path, version: str | None = None) -> Path:
     """Train everything on ``config``'s data and publish a version under ``artifacts``; return its path."""
     # Heavy imports here, not at module level, so `recsys-train --help` and bad arguments answer at once.
-    from training.export import ExportBundle, new_version_name, publish
+    from training.export import ExportBundle, export_version, new_version_name
     from training.pipeline import rating_stage, session_stage
     from training.report import markdown, plot_metrics, plot_training_curves
 
     started = time.perf_counter()
-    version = fmt.check_version_name(version or new_version_name())
+    version = check_new_version(artifacts, version or new_version_name())  # before hours of training
     ratings, sessions, protocol = load_sources(config.data, config.sessions, config.synthetic)
     log.info("loaded %s and %s", ratings.describe(), sessions.describe())
     rating = rating_stage(ratings, config)
@@ -61,7 +62,7 @@ def run(config: TrainConfig, artifacts: Path, version: str | None = None) -> Pat
                           "total_seconds": round(time.perf_counter() - started, 1)}}
     manifest = {
         "data": data_description,
-        "config": as_json(config),
+        "config": {**as_json(config), "data": public_spec(config.data), "sessions": public_spec(config.sessions)},
         "libraries": library_versions(),
         "serving": {"rating_range": list(ratings.rating_range), "history_length": config.history_length,
                     "rating_weight": rating.rating_weight, "retrieval_temperature": config.retrieval.temperature,
@@ -72,7 +73,7 @@ def run(config: TrainConfig, artifacts: Path, version: str | None = None) -> Pat
     bundle = ExportBundle(context=rating.context, catalog=ratings.items, retrieval=rating.retrieval.model,
                           ranking=rating.rating.model, rating_range=ratings.rating_range,
                           session_model=session.result.model, session_split=session.split)
-    version_dir = publish(artifacts, bundle, manifest, version=version, extra_files={
+    version_dir = export_version(artifacts, bundle, manifest, version=version, extra_files={
         fmt.REPORT_JSON: report,
         fmt.REPORT_MD: lambda path: path.write_text(markdown(report), "utf-8"),
         f"{fmt.PLOTS_DIR}/training_curves.png": lambda path: plot_training_curves(report, path),
