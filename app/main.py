@@ -12,15 +12,20 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 import models  # noqa: F401  (selects Keras 2 before anything can import TensorFlow)
+from app.admin_routes import router as admin_router
 from app.config import Settings
 from app.errors import install_error_handlers
+from app.limits import BodyLimitMiddleware
 from app.metrics import MetricsMiddleware, ServiceMetrics
 from app.model_process import ModelProcess
 from app.routes import router
 from app.service import Batchers, ModelService, RecommenderFactory, tensorflow_recommender
+from models import artifact_format as fmt
+from models.artifact_format import ArtifactError
 
 log = logging.getLogger("recsys.api")
 
@@ -30,18 +35,23 @@ def create_app(settings: Settings | None = None, build: RecommenderFactory | Non
     Without it, versions load into the model process (``app.model_process``), or into this process
     when ``settings.model_process`` is off."""
     settings = settings or Settings()
-    model_process = ModelProcess(settings) if build is None and settings.model_process else None
+    metrics = ServiceMetrics()
+    model_process = ModelProcess(settings, metrics) if build is None and settings.model_process else None
     if build is None:
         build = model_process.load if model_process is not None else tensorflow_recommender(settings)
     service = ModelService(settings.artifacts, build)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        latest_at_start = _latest(settings.artifacts)
+
         async def load() -> None:
             try:
                 await run_in_threadpool(service.load)
-            except Exception as error:  # logged by the service; /readyz reports it
+            except ArtifactError as error:  # logged by the service; /readyz reports it
                 log.error("no model version loaded at startup: %s", error)
+            if settings.reload_poll_s > 0:
+                await follow_latest(service, settings.reload_poll_s, latest_at_start)
 
         task = asyncio.create_task(load())
         yield
@@ -52,15 +62,43 @@ def create_app(settings: Settings | None = None, build: RecommenderFactory | Non
 
     app = FastAPI(title="recsys", version="0.1.0", lifespan=lifespan,
                   description="Two-stage recommendations (ScaNN retrieval + ranking), session next-item "
-                              "predictions and rating predictions from one trained artifact version.")
+                              "predictions and rating predictions from one trained artifact version. "
+                              "Admin routes need `Authorization: Bearer <RECSYS_ADMIN_TOKEN>`.")
     app.state.settings = settings
+    app.state.admin_token = settings.admin_secret()
     app.state.models = service
-    app.state.metrics = ServiceMetrics()
+    app.state.metrics = metrics
     app.state.batchers = Batchers(settings)
     install_error_handlers(app)
     app.include_router(router)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.include_router(admin_router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 413s too
     return app
+
+
+def _latest(artifacts: Path) -> str | None:
+    try:
+        return fmt.read_latest(artifacts)
+    except ArtifactError:
+        return None
+
+
+async def follow_latest(service: ModelService, every_s: float, seen: str | None) -> None:
+    """Load each version newly named in LATEST (RECSYS_RELOAD_POLL_S). Only a change of LATEST
+    triggers a load, so a rollback to another version through POST /admin/reload stays in place until
+    the trainer publishes again."""
+    while True:
+        await asyncio.sleep(every_s)
+        latest = _latest(service.artifacts)
+        if latest is None or latest == seen:
+            continue
+        seen = latest
+        log.info("LATEST now names %s; loading it", latest)
+        try:
+            await run_in_threadpool(service.load)
+        except ArtifactError as error:  # the service logged it and keeps the old version
+            log.error("not serving %s: %s", latest, error)
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -79,7 +117,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _arguments(argv)
     overrides = {name: value for name, value in vars(args).items() if value is not None}
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, item['loc'])) or 'settings'}: {item['msg']}"
+                             for item in error.errors())
+        print(f"recsys-serve: invalid settings: {problems}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.workers > 1:
         # Each worker process imports the app from its own settings; pass them through the environment.

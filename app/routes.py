@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from app import schemas
 from app.batching import Batched, MicroBatcher, Overloaded
@@ -15,10 +15,9 @@ from app.errors import ApiError, NotReady
 from app.metrics import ServiceMetrics
 from app.model_process import ModelUnavailable
 from app.recommender import Recommendation, Recommender
-from app.service import Batchers, ModelService
-from models.artifact_format import ArtifactError
+from app.service import Batchers, public_manifest
 
-ERRORS = {status: {"model": schemas.ErrorResponse} for status in (404, 422, 500, 503)}
+ERRORS = {status: {"model": schemas.ErrorResponse} for status in (400, 404, 413, 422, 500, 503, 504)}
 router = APIRouter()
 
 
@@ -34,22 +33,26 @@ def _serving(request: Request) -> tuple[Recommender, ServiceMetrics, Batchers]:
     return current, state.metrics, state.batchers
 
 
-async def model_service(request: Request) -> ModelService:
-    return request.app.state.models
-
-
 async def recommender(request: Request) -> Recommender:
     return _serving(request)[0]
 
 
-async def _run(batcher: MicroBatcher, model: Recommender, payload: object) -> Batched:
+async def _run(batcher: MicroBatcher, model: Recommender, payload: object, deadline_s: float) -> Batched:
+    """Queue one request for its endpoint's batch thread and wait, at most ``deadline_s``, for its answer."""
+    model.in_flight += 1  # the model process keeps this version loaded until it drops to zero
     try:
-        return await batcher.submit((model, payload))
+        async with asyncio.timeout(deadline_s):
+            return await batcher.submit((model, payload))
+    except TimeoutError as error:
+        raise ApiError(504, "timeout", f"the model did not answer within {deadline_s:g} s",
+                       {"deadline_s": deadline_s}) from error
     except Overloaded as error:
         raise ApiError(503, "overloaded", "too many requests are waiting; retry shortly", str(error)) from error
     except ModelUnavailable as error:
-        raise ApiError(503, "model_unavailable", "the model process is restarting; retry shortly",
-                       str(error)) from error
+        raise ApiError(503, "model_unavailable", "no working model process holds this version right now; "
+                       "retry shortly", str(error)) from error
+    finally:
+        model.in_flight -= 1
 
 
 def _respond(metrics: ServiceMetrics, endpoint: str, batched: Batched, body: dict) -> Response:
@@ -72,7 +75,7 @@ async def recommend(
     k: Annotated[int, Query(ge=1, le=schemas.MAX_K, description="number of items")] = 10,
 ) -> Response:
     model, metrics, queues = _serving(request)
-    batched = await _run(queues.recommend, model, (user_id, k))
+    batched = await _run(queues.recommend, model, (user_id, k), queues.deadline_s)
     result: Recommendation = batched.result
     metrics.count_strategy("recommend", result.strategy)
     return _respond(metrics, "recommend", batched, {"user_id": user_id, "model_version": model.version,
@@ -83,7 +86,7 @@ async def recommend(
              summary="Next items for an anonymous session")
 async def session_next(request: Request, body: schemas.SessionRequest) -> Response:
     model, metrics, queues = _serving(request)
-    batched = await _run(queues.session, model, (body.items, body.k))
+    batched = await _run(queues.session, model, (body.items, body.k), queues.deadline_s)
     result: Recommendation = batched.result
     metrics.count_strategy("session", result.strategy)
     return _respond(metrics, "session", batched, {"model_version": model.version, "strategy": result.strategy,
@@ -94,9 +97,9 @@ async def session_next(request: Request, body: schemas.SessionRequest) -> Respon
              responses=ERRORS, summary="Predicted rating of one (user, item) pair or of up to 1000 pairs")
 async def predict_rating(request: Request, body: schemas.RatingRequest) -> Response:
     model, metrics, queues = _serving(request)
-    batched = await _run(queues.predict, model, body.as_pairs())
+    batched = await _run(queues.predict, model, body.as_pairs(), queues.deadline_s)
     ratings: list[float] = batched.result
-    answer = {"rating": ratings[0]} if body.pairs is None else {"ratings": ratings}
+    answer = {"ratings": ratings} if isinstance(body, schemas.RatingBatch) else {"rating": ratings[0]}
     return _respond(metrics, "predict", batched, {"model_version": model.version, **answer})
 
 
@@ -112,23 +115,10 @@ async def readyz(model: Annotated[Recommender, Depends(recommender)]) -> schemas
 
 
 @router.get("/models", responses={503: {"model": schemas.ErrorResponse}},
-            summary="The manifest of the loaded model version")
-async def models(model: Annotated[Recommender, Depends(recommender)]) -> dict:
-    return model.manifest
-
-
-@router.post("/admin/reload", response_model=schemas.ModelStatus, responses=ERRORS,
-             summary="Load the version named in LATEST (or the given one); on failure the old one stays")
-async def reload(
-    service: Annotated[ModelService, Depends(model_service)],
-    body: schemas.ReloadRequest | None = None,
-) -> schemas.ModelStatus:
-    try:
-        loaded = await run_in_threadpool(service.load, body.version if body else None)
-    except ArtifactError as error:
-        current = service.current.version if service.current else None
-        raise ApiError(409 if current else 503, "reload_failed", str(error), {"serving": current}) from error
-    return schemas.ModelStatus(status="ready", model_version=loaded.version)
+            summary="The manifest of the loaded model version (no server paths; file checksums as a count)")
+async def models(request: Request, model: Annotated[Recommender, Depends(recommender)]) -> dict:
+    fallback = request.app.state.models.fallback
+    return {**public_manifest(model.manifest), **({"serving_fallback": fallback} if fallback else {})}
 
 
 @router.get("/metrics", include_in_schema=False)

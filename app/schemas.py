@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.artifact_format import VERSION_PATTERN
 
 MAX_K = 100
 MAX_SESSION_ITEMS = 200
@@ -37,8 +39,9 @@ class RecommendResponse(BaseModel):
 
 
 class SessionRequest(Strict):
-    items: list[str] = Field(max_length=MAX_SESSION_ITEMS,
-                             description="item ids of the anonymous session, oldest first; may be empty")
+    items: list[Annotated[str, Id]] = Field(max_length=MAX_SESSION_ITEMS,
+                                            description="item ids of the anonymous session, oldest first; "
+                                                        "may be empty")
     k: int = Field(10, ge=1, le=MAX_K)
 
 
@@ -51,30 +54,26 @@ class SessionResponse(BaseModel):
 
 
 class RatingPair(Strict):
+    """One (user, item) pair; as a request body, the single form of /predict-rating."""
+
     user_id: str = Id
     item_id: str = Id
 
+    def as_pairs(self) -> list[tuple[str, str]]:
+        return [(self.user_id, self.item_id)]
 
-class RatingRequest(Strict):
-    """Either one pair (``user_id`` and ``item_id``) or a batch (``pairs``), not both."""
 
-    user_id: str | None = Field(None, min_length=1, max_length=MAX_ID_LENGTH)
-    item_id: str | None = Field(None, min_length=1, max_length=MAX_ID_LENGTH)
-    pairs: list[RatingPair] | None = Field(None, min_length=1, max_length=MAX_RATING_PAIRS)
+class RatingBatch(Strict):
+    """The batch form of /predict-rating."""
 
-    @model_validator(mode="after")
-    def one_form(self) -> RatingRequest:
-        single = self.user_id is not None or self.item_id is not None
-        if self.pairs is not None and single:
-            raise ValueError("send either user_id and item_id, or pairs, not both")
-        if self.pairs is None and (self.user_id is None or self.item_id is None):
-            raise ValueError("send user_id and item_id, or a non-empty pairs list")
-        return self
+    pairs: list[RatingPair] = Field(min_length=1, max_length=MAX_RATING_PAIRS)
 
     def as_pairs(self) -> list[tuple[str, str]]:
-        if self.pairs is not None:
-            return [(pair.user_id, pair.item_id) for pair in self.pairs]
-        return [(self.user_id, self.item_id)]
+        return [(pair.user_id, pair.item_id) for pair in self.pairs]
+
+
+# Either one pair or a batch, not both: each form forbids the other's fields, so exactly one matches.
+RatingRequest = RatingPair | RatingBatch
 
 
 class RatingResponse(BaseModel):
@@ -84,7 +83,8 @@ class RatingResponse(BaseModel):
 
 
 class ReloadRequest(Strict):
-    version: str | None = Field(None, description="version to load; default: the one named in LATEST")
+    version: str | None = Field(None, pattern=f"^{VERSION_PATTERN}$",
+                                description="version to load; default: the one named in LATEST")
 
 
 class ModelStatus(BaseModel):

@@ -34,10 +34,14 @@ def _build(path):
     return fake_recommender(path.name)
 
 
+ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
 @pytest.fixture
 def client(tmp_path):
     _publish(tmp_path, "v1")
-    with TestClient(create_app(Settings(artifacts=tmp_path), build=_build)) as client:
+    with TestClient(create_app(Settings(artifacts=tmp_path, admin_token=ADMIN_TOKEN), build=_build)) as client:
         _wait_ready(client)
         client.artifacts = tmp_path
         yield client
@@ -165,13 +169,112 @@ def test_health_models_metrics_and_unknown_routes(client):
 
 def test_reload_swaps_forward_and_a_failed_reload_keeps_the_old_version(client):
     _publish(client.artifacts, "v2")
-    assert client.post("/admin/reload").json() == {"status": "ready", "model_version": "v2"}
+    assert client.post("/admin/reload", headers=ADMIN).json() == {"status": "ready", "model_version": "v2"}
     assert client.get("/recommend/u1").json()["model_version"] == "v2"
     _publish(client.artifacts, "broken")
-    error = _error(client.post("/admin/reload"), 409, "reload_failed")
+    error = _error(client.post("/admin/reload", headers=ADMIN), 409, "reload_failed")
     assert error["details"] == {"serving": "v2"}
-    _error(client.post("/admin/reload", json={"version": "../etc"}), 409, "reload_failed")
     assert client.get("/readyz").json()["model_version"] == "v2"
+
+
+@pytest.mark.parametrize("version", ["../etc", "v1\n", "", ".hidden", "a" * 129, "v1/x"])
+def test_reload_refuses_version_names_that_are_not_matched_in_full(client, version):
+    _error(client.post("/admin/reload", json={"version": version}, headers=ADMIN), 422, "invalid_request")
+    assert client.get("/readyz").json()["model_version"] == "v1"
+
+
+def test_reload_of_a_version_that_does_not_exist_names_it_without_server_paths(client):
+    error = _error(client.post("/admin/reload", json={"version": "v9"}, headers=ADMIN), 409, "reload_failed")
+    assert "'v9' does not exist" in error["message"] and str(client.artifacts) not in error["message"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-token-0123456789"},
+                                     {"Authorization": ADMIN_TOKEN}, {"Authorization": f"Basic {ADMIN_TOKEN}"},
+                                     {"Authorization": f"Bearer {ADMIN_TOKEN}x"}])
+def test_admin_routes_need_the_token(client, headers):
+    _publish(client.artifacts, "v2")
+    response = client.post("/admin/reload", headers=headers)
+    _error(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert client.get("/readyz").json()["model_version"] == "v1"  # nothing changed
+
+
+def test_admin_routes_are_disabled_without_a_configured_token(tmp_path):
+    _publish(tmp_path, "v1")
+    with TestClient(create_app(Settings(artifacts=tmp_path), build=_build)) as client:
+        _wait_ready(client)
+        error = _error(client.post("/admin/reload", headers=ADMIN), 403, "disabled")
+        assert "RECSYS_ADMIN_TOKEN" in error["message"]
+
+
+def test_short_or_doubly_given_admin_tokens_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        Settings(artifacts=tmp_path, admin_token="short")
+    token_file = tmp_path / "token"
+    token_file.write_text(ADMIN_TOKEN + "\n")
+    assert Settings(admin_token_file=token_file).admin_secret() == ADMIN_TOKEN
+    with pytest.raises(ValueError, match="not both"):
+        Settings(admin_token=ADMIN_TOKEN, admin_token_file=token_file)
+
+
+def test_models_shows_no_checksums_or_paths(client):
+    body = client.get("/models").json()
+    assert body["version"] == "v1" and "files" not in body and "serving_fallback" not in body
+    assert str(client.artifacts) not in client.get("/models").text
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(tmp_path):
+    _publish(tmp_path, "v1")
+    settings = Settings(artifacts=tmp_path, admin_token=ADMIN_TOKEN, max_body_bytes=1000)
+    with TestClient(create_app(settings, build=_build)) as client:
+        _wait_ready(client)
+        declared = client.post("/session/next", content=b"x" * 1001, headers={"content-type": "application/json"})
+        error = _error(declared, 413, "payload_too_large")
+        assert error["details"] == {"limit_bytes": 1000, "declared_bytes": 1001}
+
+        def chunks():  # no Content-Length: counted while it streams
+            for _ in range(100):
+                yield b" " * 100
+
+        streamed = client.post("/predict-rating", content=chunks(), headers={"content-type": "application/json"})
+        assert "content-length" not in streamed.request.headers
+        _error(streamed, 413, "payload_too_large")
+        _publish(tmp_path, "v2")
+        _error(client.post("/admin/reload", content=b'{"version": "v2"}' + b" " * 1000,
+                           headers={**ADMIN, "content-type": "application/json"}), 413, "payload_too_large")
+        assert client.get("/readyz").json()["model_version"] == "v1"
+        within = client.post("/session/next", content=b'{"items": ["i1"]}' + b" " * 900,
+                             headers={"content-type": "application/json"})
+        assert within.status_code == 200
+
+
+@pytest.mark.parametrize("items", [["i1", "x" * 129], ["i1", ""]])
+def test_every_id_in_a_body_has_a_length_limit(client, items):
+    _error(client.post("/session/next", json={"items": items}), 422, "invalid_request")
+
+
+def test_a_request_whose_model_work_overruns_the_deadline_gets_504(tmp_path):
+    release = threading.Event()
+
+    def slow_build(path):
+        recommender = fake_recommender(path.name)
+        answer = recommender.recommend_batch
+
+        def hang(requests, times):
+            release.wait(5)
+            return answer(requests, times)
+
+        recommender.recommend_batch = hang
+        return recommender
+
+    _publish(tmp_path, "v1")
+    with TestClient(create_app(Settings(artifacts=tmp_path, request_timeout_s=0.3), build=slow_build)) as client:
+        _wait_ready(client)
+        started = time.monotonic()
+        error = _error(client.get("/recommend/u1"), 504, "timeout")
+        assert 0.3 <= time.monotonic() - started < 2 and error["details"] == {"deadline_s": 0.3}
+        release.set()
+        assert client.app.state.models.current.in_flight == 0
 
 
 def test_not_ready_until_a_version_loads(tmp_path):
@@ -184,8 +287,10 @@ def test_not_ready_until_a_version_loads(tmp_path):
     _publish(tmp_path, "v1")
     with TestClient(create_app(Settings(artifacts=tmp_path), build=slow_build)) as client:
         assert client.get("/healthz").status_code == 200
-        _error(client.get("/readyz"), 503, "not_ready")
-        _error(client.get("/recommend/u1"), 503, "not_ready")
+        assert _error(client.get("/readyz"), 503, "not_ready")
+        not_ready = client.get("/recommend/u1")
+        _error(not_ready, 503, "not_ready")
+        assert not_ready.headers["retry-after"] == "5"
         release.set()
         assert _wait_ready(client).json()["model_version"] == "v1"
 
