@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.0, 2.0)
@@ -26,6 +26,10 @@ class ServiceMetrics:
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=self.registry)
         self.strategy = Counter("recsys_recommendations_total", "responses by endpoint and strategy",
                                 ["endpoint", "strategy"], registry=self.registry)
+        self.model_restarts = Counter("recsys_model_process_restarts_total", "model processes killed and "
+                                      "replaced (dead or hung)", registry=self.registry)
+        self.model_versions = Gauge("recsys_model_versions_loaded", "versions the model process holds (current, "
+                                    "and retired ones still answering requests)", registry=self.registry)
 
         self._children: dict[tuple, Histogram | Counter] = {}
 

@@ -79,6 +79,7 @@ class Recommender:
         # chosen on validation by the trainer (ordering by rating alone ranks poorly; see report.md).
         self.rating_weight = float(serving["rating_weight"])
         self.temperature = float(serving["retrieval_temperature"])
+        self.in_flight = 0  # requests accepted with this version and not yet answered (event loop only)
 
     @property
     def version(self) -> str:
@@ -95,6 +96,9 @@ class Recommender:
     def unavailable(self) -> str | None:
         """Why this version cannot answer right now, or None when it can."""
         return None
+
+    def retire(self) -> None:
+        """Another version became current; this one goes once no request uses it (``in_flight``)."""
 
     def _items(self, ids: np.ndarray, scores: np.ndarray, ratings: np.ndarray | None = None) -> list[Item]:
         titles = self.catalog.titles

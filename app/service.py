@@ -13,6 +13,7 @@ from app.batching import MicroBatcher
 from app.config import Settings
 from app.recommender import Recommender
 from app.timing import StageTimes
+from models import artifact_format as fmt
 from models.artifact_format import ArtifactError
 
 log = logging.getLogger("recsys.service")
@@ -36,26 +37,93 @@ class ModelService:
         self._lock = threading.Lock()
         self.current: Recommender | None = None
         self.last_error: str | None = None
+        # Set when a fresh start could not serve LATEST and serves an older version instead.
+        self.fallback: dict[str, str | None] | None = None
 
     def load(self, version: str | None = None) -> Recommender:
         """Load ``version`` (default: LATEST) and make it current; on failure keep serving the
-        previous version and raise ``ArtifactError``."""
+        previous version and raise ``ArtifactError``. At startup (nothing served yet), a LATEST that
+        cannot be served gives way to the newest stored version that can (``fallback``)."""
         with self._lock:
             try:
-                version_dir = resolve_version(self.artifacts, version)
-                if self.current is not None and self.current.path == version_dir:
-                    return self.current
-                recommender = self._build(version_dir)
-            except Exception as error:
-                self.last_error = str(error)
-                log.error("loading a model version failed; still serving %s: %s",
-                          self.current.version if self.current else "nothing", error)
-                raise error if isinstance(error, ArtifactError) else ArtifactError(str(error)) from error
-            self.current = recommender
-            freeze_heap()
+                return self._swap(resolve_version(self.artifacts, version))
+            except ArtifactError as error:
+                failure = self._failed(error, version)
+                if self.current is not None or version is not None:
+                    raise failure from error
+            return self._serve_fallback(failure)
+
+    def _swap(self, version_dir: Path) -> Recommender:
+        if self.current is not None and self.current.path == version_dir:
+            return self.current
+        try:
+            recommender = self._build(version_dir)
+        except ArtifactError:
+            raise
+        except Exception as error:  # a bug or a library error while loading: the old version stays
+            log.exception("loading %s failed", version_dir.name)
+            raise ArtifactError(f"{version_dir.name}: {type(error).__name__}: {error}") from error
+        previous, self.current = self.current, recommender
+        if previous is not None:
+            previous.retire()
+        freeze_heap()
+        self.last_error = None
+        if self.fallback is not None and version_dir.name == self.fallback.get("latest"):
+            self.fallback = None
+        log.info("serving model version %s", recommender.version)
+        return recommender
+
+    def _failed(self, error: Exception, version: str | None) -> ArtifactError:
+        """The error as clients see it: no absolute server path, whatever library wrote the message."""
+        message = str(error)
+        for root in {str(self.artifacts.resolve()), str(self.artifacts)}:
+            message = message.replace(root + "/", "").replace(root, "<artifacts>")
+        self.last_error = message
+        log.error("loading model version %s failed; still serving %s: %s", version or "LATEST",
+                  self.current.version if self.current else "nothing", message)
+        return ArtifactError(message)
+
+    def _serve_fallback(self, failure: ArtifactError) -> Recommender:
+        try:
+            latest: str | None = fmt.read_latest(self.artifacts)
+        except ArtifactError:
+            latest = None
+        tried = []
+        for name in newest_first(self.artifacts, exclude=latest):
+            try:
+                recommender = self._swap(fmt.version_dir(self.artifacts, name))
+            except ArtifactError as error:
+                log.warning("fallback: version %s cannot serve either: %s", name, self._failed(error, name))
+                tried.append(name)
+                continue
+            self.fallback = {"latest": latest, "serving": name, "reason": str(failure)}
             self.last_error = None
-            log.info("serving model version %s", recommender.version)
+            log.warning("LATEST (%s) cannot be served; serving %s, the newest stored version that can: %s",
+                        latest, name, failure)
             return recommender
+        if tried:
+            failure = ArtifactError(f"{failure} (no other stored version can serve either; tried {', '.join(tried)})")
+        self.last_error = str(failure)
+        raise failure
+
+
+def newest_first(root: Path, exclude: str | None = None) -> list[str]:
+    """Stored versions with a readable manifest, newest ``created_at`` first."""
+    created = {}
+    for name in fmt.list_versions(root):
+        if name == exclude:
+            continue
+        try:
+            created[name] = str(fmt.read_manifest(root / name).get("created_at", ""))
+        except ArtifactError:
+            continue
+    return sorted(created, key=lambda name: (created[name], name), reverse=True)
+
+
+def public_manifest(manifest: dict) -> dict:
+    """The manifest as ``GET /models`` shows it: the file checksums (verified at load) as a count."""
+    return {**{key: value for key, value in manifest.items() if key != fmt.FILES},
+            "checksummed_files": len(manifest.get(fmt.FILES, {}))}
 
 
 def freeze_heap() -> None:
@@ -75,6 +143,7 @@ class Batchers:
     def __init__(self, settings: Settings) -> None:
         options = {"max_batch": settings.batch_max, "window_ms": settings.batch_window_ms,
                    "max_queue": settings.batch_queue}
+        self.deadline_s = settings.request_timeout_s
         self.recommend = MicroBatcher(_by_version("recommend_batch"), "batch-recommend", **options)
         self.session = MicroBatcher(_by_version("next_items_batch"), "batch-session", **options)
         self.predict = MicroBatcher(_by_version("predict_batch"), "batch-predict", **options)

@@ -1,65 +1,22 @@
 """The real `recsys-serve` process on a free port, called over HTTP."""
 
 import json
-import os
+import select
 import shutil
-import signal
 import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-from typing import NamedTuple
 
 import httpx
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server(NamedTuple):
-    url: str
-    pid: int
-
-
-def _model_process(server_pid: int) -> int:
-    """The server's model process: its child started by multiprocessing's spawn."""
-    children = " ".join(Path(path).read_text() for path in Path(f"/proc/{server_pid}/task").glob("*/children"))
-    spawned = [int(pid) for pid in children.split()
-               if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-    assert len(spawned) == 1, f"expected one model process, found {spawned}"
-    return spawned[0]
+from models import artifact_format as fmt
+from tests.serving import ADMIN, resident_mib, running_server
+from tests.versions import copy_version, rewrite
 
 
 @pytest.fixture
 def server(trained_version):
-    port = _free_port()
-    serve = Path(sys.executable).parent / "recsys-serve"
-    env = {**os.environ, "RECSYS_ARTIFACTS": str(trained_version.parent), "RECSYS_LOG_LEVEL": "warning"}
-    process = subprocess.Popen([str(serve), "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"recsys-serve exited: {process.stdout.read()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-        else:
-            pytest.fail("recsys-serve did not become ready within 120 s")
-        yield Server(base, process.pid)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with running_server(trained_version.parent) as server:
+        yield server
 
 
 def test_real_server_answers_every_endpoint(server):
@@ -87,34 +44,52 @@ def test_real_server_answers_every_endpoint(server):
         assert "recsys_requests_total" in client.get("/metrics").text
 
 
-def test_a_crashed_model_process_is_replaced(server):
-    with httpx.Client(base_url=server.url, timeout=10) as client:
-        assert client.get("/recommend/u1").json()["strategy"] == "personalized"
-        crashed = _model_process(server.pid)
-        os.kill(crashed, signal.SIGKILL)
-        failed = client.get("/recommend/u1")
-        assert failed.status_code == 503 and failed.json()["error"]["code"] == "model_unavailable"
-        assert client.get("/healthz").status_code == 200  # the HTTP side never went down
-        assert client.get("/readyz").json()["error"]["details"]["reason"] == "the model process is restarting"
-        deadline = time.monotonic() + 120
-        while (answer := client.get("/recommend/u1")).status_code == 503 and time.monotonic() < deadline:
-            time.sleep(0.25)
-        assert answer.status_code == 200 and answer.json()["strategy"] == "personalized"
-        assert _model_process(server.pid) != crashed
-
-
 def test_a_version_the_model_process_refuses_leaves_the_old_one_serving(server, trained_version):
-    broken = trained_version.parent / "tiny-broken"
-    shutil.copytree(trained_version, broken)
+    broken = copy_version(trained_version, trained_version.parent, "tiny-broken")
     try:
-        probes = json.loads((broken / "probes.json").read_text())
+        probes = json.loads((broken / fmt.PROBES).read_text())
         probes["ratings"][0][0] += 0.5  # the model process checks these before it serves a version
-        (broken / "probes.json").write_text(json.dumps(probes))
-        with httpx.Client(base_url=server.url, timeout=120) as client:
+        rewrite(broken, fmt.PROBES, json.dumps(probes).encode(), record_checksum=True)
+        with httpx.Client(base_url=server.url, timeout=120, headers=ADMIN) as client:
             refused = client.post("/admin/reload", json={"version": "tiny-broken"})
             assert refused.status_code == 409, refused.text
-            assert "do not reproduce the exported ratings" in refused.json()["error"]["message"]
+            message = refused.json()["error"]["message"]
+            assert "tiny-broken: the loaded models do not reproduce the exported ratings" in message
+            assert str(trained_version.parent) not in refused.text
             answer = client.get("/recommend/u1").json()
             assert answer["model_version"] == "tiny-1" and answer["strategy"] == "personalized"
     finally:
         shutil.rmtree(broken)
+
+
+def _raw_post(url: str, headers: bytes, body_chunks) -> tuple[bytes, int]:
+    """Send a POST over a plain socket, stopping as soon as the server answers; (answer, bytes sent)."""
+    host, port = url.removeprefix("http://").split(":")
+    sent = 0
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(headers)
+        for chunk in body_chunks:
+            if select.select([connection], [], [], 0)[0]:
+                break
+            try:
+                connection.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += len(chunk)
+        connection.settimeout(30)
+        return connection.recv(65536), sent
+
+
+def test_an_oversized_body_is_refused_before_it_is_buffered(server):
+    before = resident_mib(server.pid)
+    head = b"POST /session/next HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+    declared, sent = _raw_post(server.url, head + b"Content-Length: 104857600\r\n\r\n", [])
+    assert declared.startswith(b"HTTP/1.1 413") and b'"payload_too_large"' in declared
+    piece = b'{"items": [' + b'"i1", ' * 10_000
+    chunk = f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+    streamed, sent = _raw_post(server.url, head + b"Transfer-Encoding: chunked\r\n\r\n",
+                               (chunk for _ in range(100 * 2**20 // len(piece))))  # 100 MB, unless refused
+    assert streamed.startswith(b"HTTP/1.1 413") and b'"payload_too_large"' in streamed
+    assert sent < 8 * 2**20, f"{sent} bytes went in before the refusal"
+    assert resident_mib(server.pid) - before < 40, (before, resident_mib(server.pid))
+    assert httpx.get(f"{server.url}/recommend/u1").status_code == 200
