@@ -2,14 +2,6 @@
 #   docker build -t recsys-service .        (add `--network host` where the default bridge has no internet)
 # docker-compose.yml runs both; README, "Deploy with Docker", tells how.
 
-# ---- requirements: the dependency list, read from pyproject.toml (which holds the pins) ----
-# A stage of its own so that the heavy layer below is keyed on this list alone: editing pyproject.toml's
-# tool settings, or any code, reuses the installed dependencies.
-FROM python:3.11-slim AS requirements
-COPY pyproject.toml /
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /requirements.txt
-
 # ---- dependencies: a virtualenv holding them ----
 FROM python:3.11-slim AS dependencies
 ENV PIP_NO_CACHE_DIR=1 \
@@ -23,8 +15,10 @@ ENV PATH=/opt/venv/bin:$PATH
 # of its Python imports it) and pip itself (16 MB). The byte code pip compiled stays: without it every
 # process compiles TensorFlow's Python again at start, about 10 s more. The import proves the pruned stack
 # still loads.
-COPY --from=requirements /requirements.txt /tmp/requirements.txt
-RUN pip install -r /tmp/requirements.txt \
+# requirements.lock pins every package (and setuptools, the build backend) with its hashes; pip refuses
+# anything else. This layer is keyed on the lock alone: code changes reuse it.
+COPY requirements.lock /tmp/requirements.lock
+RUN pip install --require-hashes -r /tmp/requirements.lock \
  && find /opt/venv -type d -name tests -prune -exec rm -rf {} + \
  && rm -rf /opt/venv/lib/python3.11/site-packages/tensorflow/include \
  && pip uninstall --yes libclang pip \
@@ -33,8 +27,9 @@ RUN pip install -r /tmp/requirements.txt \
 # ---- project: `pip install .` into the same virtualenv, staged under /staging ----
 # --root puts only the project's own files (packages, metadata, the recsys-* scripts) under /staging, at
 # their final paths, so the runtime adds them as a small layer on top of the cached dependencies.
-# --no-deps: they are installed above (without libclang, which pip would otherwise bring back). pip comes
-# back from the standard library's bundled copy (ensurepip, offline) for this stage only.
+# --no-deps: they are installed above (without libclang, which pip would otherwise bring back);
+# --no-build-isolation: built by the locked setuptools installed above. pip comes back from the standard
+# library's bundled copy (ensurepip, offline) for this stage only.
 FROM dependencies AS project
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -42,7 +37,7 @@ COPY app app
 COPY models models
 COPY training training
 RUN python -m ensurepip \
- && python -m pip install --no-deps --no-warn-script-location --root /staging .
+ && python -m pip install --no-deps --no-build-isolation --no-warn-script-location --root /staging .
 
 # ---- runtime: the base image, the dependencies, the project; no compilers, caches or build files ----
 FROM python:3.11-slim

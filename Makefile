@@ -6,16 +6,29 @@ ARTIFACTS ?= artifacts
 HOST ?= 127.0.0.1
 PORT ?= 8000
 TRAIN_ARGS ?=
+# The locks pin every package (and the build backend) to one version with the hashes of its files;
+# `make lock` regenerates them from pyproject.toml's ranges. Linux x86_64 and aarch64 share them.
+LOCK_PLATFORM ?= x86_64-manylinux_2_28
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform $(LOCK_PLATFORM) --no-header --annotation-style line
 
-.PHONY: install run train serve test lint
+.PHONY: install run train serve test lint lock
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# pip checks every hash, and refuses anything the lock does not list; the project itself goes on top
+# without touching the dependencies, built by the locked setuptools.
+$(VENV)/.installed: requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
+
+lock: install
+	$(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" \
+		| $(UV_COMPILE) pyproject.toml - -o requirements.lock
+	$(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" \
+		| $(UV_COMPILE) pyproject.toml - --extra dev --constraint requirements.lock -o requirements-dev.lock
 
 train: install
 	$(BIN)/recsys-train --artifacts $(ARTIFACTS) $(TRAIN_ARGS)

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO, TINY_TRAINING
-from tests.test_server import _free_port
+from tests.serving import ADMIN, ADMIN_TOKEN, free_port
 
 pytestmark = pytest.mark.slow  # 2.5-4 minutes with a warm build cache; a cold build adds 4-7
 
@@ -73,7 +73,7 @@ class Deployment:
         self.compose_command = [*_compose_command(), "-p", self.project, *COMPOSE_FILES]
         # The caller's own RECSYS_* settings (a local RECSYS_DATA, say) must not leak into the containers.
         self.env = {name: value for name, value in os.environ.items() if not name.startswith(("RECSYS_", "COMPOSE_"))}
-        self.env.update(RECSYS_IMAGE=image, RECSYS_PORT=str(port),
+        self.env.update(RECSYS_IMAGE=image, RECSYS_PORT=str(port), RECSYS_ADMIN_TOKEN=ADMIN_TOKEN,
                         RECSYS_TRAIN_ARGS=" ".join(f"--set {setting}" for setting in SMOKE_TRAINING))
 
     def compose(self, *args: str, timeout: float = 120) -> str:
@@ -166,7 +166,7 @@ def image(docker_engine, smoke_report, capsys):
 
 @pytest.fixture
 def deployment(image):
-    deployment = Deployment(image, _free_port())
+    deployment = Deployment(image, free_port())
     try:
         yield deployment
     finally:
@@ -236,7 +236,8 @@ def test_compose_trains_serves_and_rolls_to_a_new_version(deployment, smoke_repo
         # Roll: a second trainer run publishes a new version into the same volume; reload swaps to it.
         rolled = time.monotonic()
         deployment.compose("run", "--rm", "-T", "trainer", timeout=900)
-        reloaded = client.post("/admin/reload")
+        assert client.post("/admin/reload").status_code == 401  # the compose file passed the token through
+        reloaded = client.post("/admin/reload", headers=ADMIN)
         assert reloaded.status_code == 200, reloaded.text
         second = reloaded.json()["model_version"]
         assert second != first and client.get("/models").json()["version"] == second
