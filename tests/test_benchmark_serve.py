@@ -136,3 +136,29 @@ def test_report_shapes_and_verdicts():
 def test_benchmark_never_imports_tensorflow():
     check = "import sys, benchmarks.serve; assert 'tensorflow' not in sys.modules, 'TensorFlow imported'"
     subprocess.run([sys.executable, "-c", check], cwd=Path(__file__).resolve().parents[1], check=True)
+
+
+def test_soak_mixes_the_endpoints_and_judges_memory_growth(artifacts):
+    from collections import Counter
+
+    from benchmarks.loadgen import Measurement
+    from benchmarks.soak import MIX, mixed_pool, report
+    from benchmarks.soak import markdown as soak_markdown
+
+    traffic = build_traffic(read_vocabulary(artifacts), size=100, seed=0)
+    pool = mixed_pool(traffic, size=1000)
+    kinds = Counter("healthz" if r.path == "/healthz" else "recommend" if r.path.startswith("/recommend")
+                    else "session" if r.path == "/session/next" else "predict" for r in pool)
+    assert kinds == {endpoint: 100 * share for endpoint, share in MIX.items()}
+    assert {r for r in pool if r.path.startswith("/recommend")} == set(traffic["recommend"])  # cycled through
+
+    machine = {"duration_s": 300, "concurrency": 64, "artifact_version": "v1", "client": "wrk", "cpu": "x",
+               "cores": 2, "date": "d", "warmup_s": 30}
+    samples = [{"t_s": 0, "server": 140.0, "model_process": 800.0},
+               {"t_s": 150, "server": 190.0, "model_process": 805.0},
+               {"t_s": 300, "server": 150.0, "model_process": 840.0}]
+    judged = report(machine, Measurement(1000, 100.0, 1.0, 2.0, 3.0, 0), samples, bound_mib=32)
+    assert judged["growth_mib"] == {"server": 10.0, "model_process": 40.0}
+    assert judged["rss_mib_peak"] == {"server": 190.0, "model_process": 840.0}
+    assert judged["verdicts"] == {"zero errors": True, "growth <= 32 MiB per process": False}
+    assert "| model_process | 800.0 | 840.0 | 840.0 | +40.0 |" in soak_markdown(judged)
