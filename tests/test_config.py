@@ -2,8 +2,8 @@
 
 import pytest
 
+from training.cli import main
 from training.config import ConfigError, TrainConfig, apply_overrides
-from training.train import main
 
 
 def test_overrides_reach_nested_fields_with_their_types():

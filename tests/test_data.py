@@ -123,7 +123,7 @@ def test_ratings_csv_ignores_extra_columns_and_defaults_timestamps_to_zero(tmp_p
     assert data.interactions.to_dict("list") == {
         "user_id": ["007", "u2"], "item_id": ["i1", "NA"], "rating": [2.0, 7.0], "timestamp": [0, 0]
     }
-    assert data.rating_range == (2.0, 7.0)
+    assert data.rating_range == (1.0, 10.0)  # the narrowest usual scale holding 2 and 7
     assert data.items.empty and data.users.empty and data.test_interactions is None
 
 

@@ -14,7 +14,7 @@ import itertools
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from training.dataset import (
     RatingData,
     SessionData,
 )
+from training.validation import DataChecks, check_clicks, check_ratings
 
 ML100K_GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
@@ -35,6 +36,7 @@ ML100K_GENRES = (
 )
 
 _ANY = (-math.inf, math.inf)
+DEFAULT_CHECKS = DataChecks()
 _ITEM_DTYPES = {"item_id": str, "title": str, "genres": object}
 _USER_DTYPES = {"user_id": str, "age": "float64", "gender": str, "occupation": str}
 _SEPARATOR_NAMES = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}
@@ -49,7 +51,7 @@ class _Schema:
     headers: for a file with a header row, its accepted spellings: the file's names for `columns`, in the
         same order. A shorter spelling leaves the remaining columns absent; other file columns are ignored.
     required: text columns that may not be empty. numbers: numeric columns (never empty, always finite)
-        with their allowed range.
+        with their allowed range. times: columns of times, as Unix seconds or ISO-8601 (never empty).
     """
 
     sep: str
@@ -57,6 +59,7 @@ class _Schema:
     headers: tuple[tuple[str, ...], ...] = ()
     required: tuple[str, ...] = ()
     numbers: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    times: tuple[str, ...] = ()
     # utf-8-sig also reads plain UTF-8, and drops the byte-order mark spreadsheets put before a header.
     encoding: str = "utf-8-sig"
 
@@ -90,10 +93,19 @@ _ML_LATEST_MOVIES = _Schema(
     ",", ("item_id", "title", "genres"), headers=(("movieId", "title", "genres"),), required=("item_id",)
 )
 _RATINGS_CSV = _Schema(
-    ",", _RATING, headers=(_RATING, _RATING[:3]), required=_RATING[:2],
-    numbers={"rating": _ANY, "timestamp": _ANY},
+    ",", _RATING, headers=(_RATING, _RATING[:3]), required=_RATING[:2], numbers={"rating": _ANY},
+    times=("timestamp",),
 )
-_SESSIONS_CSV = _Schema(",", _CLICK, headers=(_CLICK,), required=_CLICK[:2], numbers={"timestamp": _ANY})
+_SESSIONS_CSV = _Schema(",", _CLICK, headers=(_CLICK,), required=_CLICK[:2], times=("timestamp",))
+# Metadata for generic data: genres (or any categories) joined by "|".
+_ITEMS_CSV = _Schema(
+    ",", ("item_id", "title", "genres"),
+    headers=(("item_id", "title", "genres"), ("item_id", "title", "categories"), ("item_id", "title")),
+    required=("item_id",),
+)
+_USERS_CSV = _Schema(
+    ",", tuple(USER_COLUMNS), headers=(tuple(USER_COLUMNS), ("user_id",)), required=("user_id",),
+)
 _DIGINETICA = _Schema(
     ";", _DIGINETICA_COLUMNS,
     headers=(("sessionId", "userId", "itemId", "timeframe", "eventdate"), _DIGINETICA_COLUMNS),
@@ -117,6 +129,16 @@ class _Layout:
     @property
     def header_lines(self) -> int:
         return 1 if self.header else 0
+
+
+def _seconds(text: pd.Series) -> pd.Series:
+    """Unix seconds, or ISO-8601 times (UTC unless they say otherwise) -> float seconds; NaN if neither."""
+    seconds = pd.to_numeric(text, errors="coerce")
+    other = seconds.isna() & text.notna()
+    if other.any():
+        times = pd.to_datetime(text[other], format="ISO8601", utc=True, errors="coerce")
+        seconds[other] = (times - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+    return seconds.where(np.isfinite(seconds))
 
 
 def _fail(path: Path, line: int, problem: str) -> DataFormatError:
@@ -172,8 +194,10 @@ def _problem(layout: _Layout, line: int) -> str:
         return f"expected {layout.field_count} {separator}-separated fields, found {len(fields)}"
     for name, position in layout.positions.items():
         label, value = (layout.header[position] if layout.header else name), fields[position]
-        if value == "" and (name in schema.required or name in schema.numbers):
+        if value == "" and (name in schema.required or name in schema.numbers or name in schema.times):
             return f"empty {label}"
+        if name in schema.times and pd.isna(_seconds(pd.Series([value])).iloc[0]):
+            return f"{label} {value!r} is neither Unix seconds nor an ISO-8601 time"
         if name in schema.numbers:
             low, high = schema.numbers[name]
             number = pd.to_numeric(value, errors="coerce")
@@ -207,7 +231,12 @@ def _read_delimited(path: Path, schema: _Schema) -> pd.DataFrame:
     if frame.empty:
         raise _fail(path, layout.header_lines + 1, "no data rows")
     # A missing trailing field leaves NaN just like an empty one; _problem tells them apart.
-    bad = frame[[name for name in schema.required if name in frame]].isna().any(axis=1)
+    required = [name for name in schema.required if name in frame]
+    bad = frame[required].isna().any(axis=1)
+    for name in schema.times:
+        if name in frame:
+            frame[name] = _seconds(frame[name])
+            bad |= frame[name].isna()
     for name, (low, high) in schema.numbers.items():
         if name in frame:
             bad |= ~(np.isfinite(frame[name]) & frame[name].between(low, high))
@@ -255,45 +284,98 @@ def _ml100k_items(folder: Path) -> pd.DataFrame:
     return _items(frame, genres)
 
 
-def load_movielens_100k(folder: Path) -> RatingData:
+def _ratings(path: Path, schema: _Schema, scale: tuple[float, float] | None,
+             checks: DataChecks) -> tuple[pd.DataFrame, tuple[float, float], list[str]]:
+    """The checked interactions of one file, its rating scale and the notes of what the checks did."""
+    frame = _read_delimited(path, schema)
+    if "timestamp" not in frame:
+        frame["timestamp"] = 0
+    frame, scale, notes = check_ratings(frame, path.name, scale, checks)
+    return _interactions(frame), scale, notes
+
+
+def _session_data(path: Path, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    frame, notes = check_clicks(frame, path.name)
+    return _clicks(frame), notes
+
+
+def load_movielens_100k(folder: Path, checks: DataChecks = DEFAULT_CHECKS) -> RatingData:
     """MovieLens 100K: the canonical split ``u1.base``/``u1.test`` when both exist, else all of ``u.data``;
     items from ``u.item`` (genres named by ``u.genre`` if present), users from ``u.user``."""
     base, test = folder / "u1.base", folder / "u1.test"
     if base.is_file() and test.is_file():
-        interactions = _interactions(_read_delimited(base, _ML100K_RATINGS))
-        test_interactions = _interactions(_read_delimited(test, _ML100K_RATINGS))
+        interactions, scale, notes = _ratings(base, _ML100K_RATINGS, (1.0, 5.0), checks)
+        test_interactions, _, test_notes = _ratings(test, _ML100K_RATINGS, (1.0, 5.0), checks)
+        notes += test_notes
     else:
-        interactions = _interactions(_read_delimited(folder / "u.data", _ML100K_RATINGS))
+        interactions, scale, notes = _ratings(folder / "u.data", _ML100K_RATINGS, (1.0, 5.0), checks)
         test_interactions = None
     users = _read_delimited(folder / "u.user", _ML100K_USERS)[USER_COLUMNS]
     users = users.fillna({"gender": "", "occupation": ""}).reset_index(drop=True)
     items = _ml100k_items(folder)
-    return RatingData(f"MovieLens 100K ({folder.name})", interactions, items, users, (1.0, 5.0), test_interactions)
+    return RatingData(f"MovieLens 100K ({folder.name})", interactions, items, users, scale, test_interactions,
+                      tuple(notes))
 
 
-def load_movielens_latest(folder: Path) -> RatingData:
+def load_movielens_latest(folder: Path, checks: DataChecks = DEFAULT_CHECKS) -> RatingData:
     """The format of ml-latest(-small), ml-25m and ml-32m: ``ratings.csv`` and ``movies.csv``."""
-    interactions = _interactions(_read_delimited(folder / "ratings.csv", _ML_LATEST_RATINGS))
+    interactions, scale, notes = _ratings(folder / "ratings.csv", _ML_LATEST_RATINGS, (0.5, 5.0), checks)
     movies = _read_delimited(folder / "movies.csv", _ML_LATEST_MOVIES)
     genres = movies["genres"].fillna("").replace("(no genres listed)", "")
     items, users = _items(movies, genres), _empty(_USER_DTYPES)
-    return RatingData(f"MovieLens {folder.name}", interactions, items, users, (0.5, 5.0))
+    return RatingData(f"MovieLens {folder.name}", interactions, items, users, scale, notes=tuple(notes))
 
 
-def load_ratings_csv(path: Path) -> RatingData:
-    """A CSV with header ``user_id,item_id,rating[,timestamp]`` (more columns are ignored); without
-    timestamps every rating gets 0. The rating range is that of the ratings present."""
-    frame = _read_delimited(path, _RATINGS_CSV)
-    if "timestamp" not in frame:
-        frame["timestamp"] = 0
-    rating_range = (float(frame["rating"].min()), float(frame["rating"].max()))
-    interactions, items, users = _interactions(frame), _empty(_ITEM_DTYPES), _empty(_USER_DTYPES)
-    return RatingData(f"Ratings CSV ({path.name})", interactions, items, users, rating_range)
+def load_ratings_csv(path: Path, checks: DataChecks = DEFAULT_CHECKS) -> RatingData:
+    """A CSV with header ``user_id,item_id,rating[,timestamp]`` (more columns are ignored; times as Unix
+    seconds or ISO-8601; without them every rating gets 0). The rating scale is the declared one, else
+    the narrowest usual scale holding every rating (``training.validation``)."""
+    interactions, scale, notes = _ratings(path, _RATINGS_CSV, None, checks)
+    items, users = _empty(_ITEM_DTYPES), _empty(_USER_DTYPES)
+    return RatingData(f"Ratings CSV ({path.name})", interactions, items, users, scale, notes=tuple(notes))
+
+
+def load_items_csv(path: Path) -> pd.DataFrame:
+    """Item metadata: header ``item_id,title[,genres]`` (or ``categories``), several joined by "|"."""
+    frame = _read_delimited(path, _ITEMS_CSV)
+    _refuse_repeated_ids(frame, "item_id", path)
+    genres = frame["genres"].fillna("") if "genres" in frame else pd.Series("", index=frame.index)
+    return _items(frame.assign(title=frame["title"].fillna("") if "title" in frame else ""), genres)
+
+
+def load_users_csv(path: Path) -> pd.DataFrame:
+    """User features: header ``user_id[,age,gender,occupation]``; the models embed these three (age in
+    buckets); an empty field is unknown."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    header = _line_fields(path, 1, _USERS_CSV)
+    present = tuple(name for name in USER_COLUMNS if name in header)
+    frame = _read_delimited(path, replace(_USERS_CSV, columns=present, headers=(tuple(USER_COLUMNS), present)))
+    _refuse_repeated_ids(frame, "user_id", path)
+    for name in USER_COLUMNS[1:]:
+        if name not in frame:
+            frame[name] = np.nan if name == "age" else ""
+    age = pd.to_numeric(frame["age"], errors="coerce")
+    if (age.isna() & frame["age"].notna()).any():
+        line = int((age.isna() & frame["age"].notna()).idxmax())
+        raise _fail(path, line, f"age {frame.at[line, 'age']!r} is not a number")
+    users = frame[USER_COLUMNS].assign(age=age.astype("float64")).fillna({"gender": "", "occupation": ""})
+    return users.reset_index(drop=True)
+
+
+def _refuse_repeated_ids(frame: pd.DataFrame, column: str, path: Path) -> None:
+    repeated = frame[column].duplicated()
+    if repeated.any():
+        line = int(repeated.idxmax())
+        first = int(frame.index[frame[column] == frame.at[line, column]][0])
+        raise _fail(path, line, f"{column} {frame.at[line, column]!r} again (first at line {first})")
 
 
 def load_sessions_csv(path: Path) -> SessionData:
-    """A CSV with header ``session_id,item_id,timestamp`` (Unix seconds; more columns are ignored)."""
-    return SessionData(name=f"Sessions CSV ({path.name})", clicks=_clicks(_read_delimited(path, _SESSIONS_CSV)))
+    """A CSV with header ``session_id,item_id,timestamp`` (Unix seconds or ISO-8601; more columns are
+    ignored)."""
+    clicks, notes = _session_data(path, _read_delimited(path, _SESSIONS_CSV))
+    return SessionData(f"Sessions CSV ({path.name})", clicks, notes=tuple(notes))
 
 
 def load_diginetica(path: Path) -> SessionData:
@@ -306,11 +388,8 @@ def load_diginetica(path: Path) -> SessionData:
         raise _fail(file, line, f"eventdate {frame.at[line, 'eventdate']!r} is not a date YYYY-MM-DD")
     # timeframe counts milliseconds since the session started: it orders the views within a session.
     frame["timestamp"] = (dates - pd.Timestamp(0)) / pd.Timedelta(seconds=1) + frame["timeframe"] / 1000
-    return SessionData(name=f"DIGINETICA ({file.name})", clicks=_clicks(frame))
-
-
-def _gru4rec_clicks(path: Path) -> pd.DataFrame:
-    return _clicks(_read_delimited(path, _GRU4REC))
+    clicks, notes = _session_data(file, frame)
+    return SessionData(f"DIGINETICA ({file.name})", clicks, notes=tuple(notes))
 
 
 def load_gru4rec(path_or_prefix: str | Path) -> SessionData:
@@ -320,9 +399,12 @@ def load_gru4rec(path_or_prefix: str | Path) -> SessionData:
     train, test = Path(f"{prefix}_train_full.txt"), Path(f"{prefix}_test.txt")
     name = f"GRU4Rec sessions ({Path(prefix).name})"
     if train.is_file() and test.is_file():
-        return SessionData(name, _gru4rec_clicks(train), _gru4rec_clicks(test))
+        (train_clicks, notes), (test_clicks, test_notes) = (_session_data(file, _read_delimited(file, _GRU4REC))
+                                                            for file in (train, test))
+        return SessionData(name, train_clicks, test_clicks, tuple(notes + test_notes))
     if Path(prefix).is_file():
-        return SessionData(name, _gru4rec_clicks(Path(prefix)))
+        clicks, notes = _session_data(Path(prefix), _read_delimited(Path(prefix), _GRU4REC))
+        return SessionData(name, clicks, notes=tuple(notes))
     raise FileNotFoundError(f"neither a prepared split {train} + {test} nor a file {prefix}")
 
 

@@ -31,6 +31,7 @@ class RatingData:
     test_interactions: a split that ships with the data (ML-100K ``u1.test``); ``interactions`` is
         then its training part. None when the split is ours to make.
     rating_range: the smallest and largest rating the scale allows.
+    notes: what loading changed and why (refused rows, merged duplicates, an inferred scale).
     """
 
     name: str
@@ -39,6 +40,7 @@ class RatingData:
     users: pd.DataFrame
     rating_range: tuple[float, float]
     test_interactions: pd.DataFrame | None = None
+    notes: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, object]:
         frame = self.all_interactions()
@@ -49,6 +51,7 @@ class RatingData:
             "items": int(frame["item_id"].nunique()),
             "rating_range": list(self.rating_range),
             "predefined_split": self.test_interactions is not None,
+            "checks": list(self.notes),
         }
 
     def all_interactions(self) -> pd.DataFrame:
@@ -62,11 +65,13 @@ class SessionData:
     """Click sequences: ``session_id`` (str), ``item_id`` (str), ``timestamp`` (float, Unix s).
 
     test_clicks: a prepared split (GRU4Rec's ``_test`` file), or None when the split is ours to make.
+    notes: what loading changed and why (dropped repeats, clicks outside the served catalog).
     """
 
     name: str
     clicks: pd.DataFrame
     test_clicks: pd.DataFrame | None = None
+    notes: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, object]:
         frame = self.clicks if self.test_clicks is None else pd.concat([self.clicks, self.test_clicks])
@@ -76,4 +81,5 @@ class SessionData:
             "sessions": int(frame["session_id"].nunique()),
             "items": int(frame["item_id"].nunique()),
             "predefined_split": self.test_clicks is not None,
+            "checks": list(self.notes),
         }

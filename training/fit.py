@@ -7,6 +7,7 @@ so the epoch that is kept is chosen the way the model will be judged, and never 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -56,7 +57,7 @@ def run_epochs(curve: TrainingCurve, epochs: int, patience: int, train_epoch: Ca
                set_weights: Callable[[list[np.ndarray]], None]) -> TrainingCurve:
     """Train up to ``epochs`` epochs; stop after ``patience`` epochs without improvement and restore
     the weights of the best epoch."""
-    best_weights = None
+    best_weights, started = None, time.perf_counter()
     with tqdm(range(epochs), desc=f"train {curve.model}", unit="epoch", disable=None) as bar:
         for _ in bar:
             loss = train_epoch()
@@ -64,8 +65,12 @@ def run_epochs(curve: TrainingCurve, epochs: int, patience: int, train_epoch: Ca
             if curve.record(loss, value):
                 best_weights = get_weights()
             bar.set_postfix(loss=f"{loss:.4f}", **{curve.metric: f"{value:.4f}"})
-            log.info("%s epoch %d: loss %.4f, validation %s %.4f", curve.model, len(curve.loss), loss,
-                     curve.metric, value)
+            # A line per epoch with the time left, for logs that are not a terminal (no progress bar there);
+            # early stopping can only shorten the estimate.
+            elapsed = time.perf_counter() - started
+            log.info("%s epoch %d/%d: loss %.4f, validation %s %.4f (%.0f s, at most %.0f s left)", curve.model,
+                     len(curve.loss), epochs, loss, curve.metric, value, elapsed,
+                     elapsed / len(curve.loss) * (epochs - len(curve.loss)))
             if curve.should_stop(patience):
                 break
     if best_weights is not None:

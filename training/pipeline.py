@@ -37,6 +37,11 @@ class RatingOutcome:
     seconds: dict[str, float]
 
     @property
+    def served_retrieval(self) -> str:
+        """The report's name for the order ``/recommend`` serves: two-tower candidates, then ranked."""
+        return two_stage_name(self.rating_weight)
+
+    @property
     def curves(self) -> list[TrainingCurve]:
         return [*self.retrieval.curves, *self.rating.curves]
 
@@ -54,6 +59,10 @@ class SessionOutcome:
                 "test_events": len(self.split.test), "protocol": as_json(self.protocol)}
 
 
+def two_stage_name(rating_weight: float) -> str:
+    return f"two_stage (rating weight {rating_weight:g})"
+
+
 def rating_stage(ratings: RatingData, config: TrainConfig) -> RatingOutcome:
     started = time.perf_counter()
     split = split_ratings(ratings, config.split, seed=config.seed)
@@ -65,7 +74,7 @@ def rating_stage(ratings: RatingData, config: TrainConfig) -> RatingOutcome:
                                  ratings.rating_range, config.seed)
     rating_weight, _ = tune_two_stage(context, retrieval.model, rating.model)
     test_items, seen = context.held_out_items("test"), context.train_view.seen
-    two_stage = {f"two_stage (rating weight {rating_weight:g})": rating_weight,
+    two_stage = {two_stage_name(rating_weight): rating_weight,
                  "two_stage (rating only)": RATING_ONLY_WEIGHT}
     retrieval.metrics = {"two_tower": retrieval.metrics.pop("two_tower"), **{
         name: evaluate_retrieval(two_stage_scorer(retrieval.model, rating.model, context.train_view,

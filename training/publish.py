@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,7 @@ from models import artifact_format as fmt
 
 log = logging.getLogger(__name__)
 LOCK_FILE = ".publish.lock"
+TRAINING_LOCK_FILE = ".training.lock"
 SMOKE_TEST_TIMEOUT_S = 900
 
 
@@ -39,6 +41,29 @@ def check_new_version(root: Path, version: str) -> str:
     if (root / version).exists():
         raise fmt.ArtifactError(f"artifact version {version} already exists in {root}; versions are immutable")
     return version
+
+
+@contextmanager
+def training_lock(root: Path) -> Iterator[None]:
+    """One training at a time per artifact root, refused at once rather than queued: two runs racing
+    for LATEST would let the one that finishes last win, even if it started first."""
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / TRAINING_LOCK_FILE).open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise fmt.ArtifactError(f"another recsys-train ({holder}) is training into {root}; wait for it to "
+                                    "finish, or train into another --artifacts directory") from None
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        lock.flush()
+        try:
+            yield
+        finally:
+            lock.truncate(0)
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextmanager

@@ -86,7 +86,8 @@ def tune_two_stage(context: RatingContext, retrieval: TwoTowerModel, ranking: Ra
         scorer = two_stage_scorer(retrieval, ranking, context.fit_view, len(context.vocab.items), weight, candidates)
         by_weight[weight] = evaluate_retrieval(scorer, validation_items, context.fit_view.seen)["ndcg@10"]
     best = max(by_weight, key=by_weight.get)
-    log.info("two-stage rating weight %s chosen on validation (ndcg@10 by weight: %s)", best, by_weight)
+    log.info("two-stage rating weight %s chosen on validation (ndcg@10 by weight: %s)", best,
+             {weight: round(float(value), 4) for weight, value in by_weight.items()})
     return best, by_weight
 
 
@@ -133,7 +134,8 @@ def retrieval_baselines(context: RatingContext, ease_l2_grid: tuple[float, ...] 
         validation = {l2: evaluate_retrieval(ease_scorer(fit_users, fit_items, n_users, n_items, l2), validation_items,
                                              context.fit_view.seen, ks=(10,))["recall@10"] for l2 in ease_l2_grid}
         best = max(validation, key=validation.get)
-        log.info("EASE lambda %s chosen on validation (recall@10 by lambda: %s)", best, validation)
+        log.info("EASE lambda %s chosen on validation (recall@10 by lambda: %s)", best,
+                 {l2: round(float(value), 4) for l2, value in validation.items()})
         scorers[f"ease (lambda {best:g})"] = ease_scorer(train_users, train_items, n_users, n_items, best)
     scorers["popularity"] = popularity_scorer(context.counts)
     return scorers

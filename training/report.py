@@ -1,8 +1,9 @@
 """What a training run measured, for people: ``report.md`` tables and PNG plots from ``report.json``.
 
-report.json: {"data": {...}, "rating": {model: {rmse, mae}}, "retrieval": {model: {recall@10, ndcg@10,
-recall@100}}, "session": {model: {recall@20, mrr@20}}, "training": {model: curve}, "timings": {...}}.
-The first model of each task is the one that is served; the others are its baselines.
+report.json: {"data": {...}, "served": {task: model}, "verdicts": [{task, wins, line}], "rating": {model:
+{rmse, mae}}, "retrieval": {model: {recall@10, ndcg@10, recall@100}}, "session": {model: {recall@20,
+mrr@20}}, "training": {model: curve}, "timings": {...}}. ``served`` names, per task, the row that the
+service serves; the other rows are its parts and baselines.
 """
 
 from __future__ import annotations
@@ -23,21 +24,55 @@ TASKS = {
 }
 
 
+# What each served row is, for readers who did not write the trainer.
+EXPLAINED = {
+    "rating": "`ranking` is what `/predict-rating` serves: a blend of the deep ranking model, MF with biases and "
+              "(on catalogs small enough) I-AutoRec, with blend weights fitted on the validation part; "
+              "`global_mean` predicts the training mean for everyone.",
+    "retrieval": "The served row is the order `/recommend` returns: the two-tower model's top 100 unseen items "
+                 "re-ranked by retrieval logit + rating weight x predicted rating, the weight chosen on "
+                 "validation; "
+                 "`two_tower` is the candidate stage alone. Each test user's training items are excluded.",
+    "session": "The served session model was chosen on validation among GRU4Rec and NARM; every prefix of a "
+               "test session predicts its next item.",
+}
+METRICS = ("RMSE / MAE: root mean squared / mean absolute error of predicted ratings on the test ratings. "
+           "recall@K: the share of a test user's held-out items (or of test events' next items) found in the "
+           "top K; ndcg@K also rewards placing them higher; mrr@20: the mean of 1/rank of the next item, 0 "
+           "beyond rank 20.")
+
+
+def _split_table(data: dict[str, Any]) -> list[str]:
+    rating, session = data.get("rating_split", {}), data.get("session_split", {})
+    labels = {"train": "ratings: train (= fit + validation)", "fit": "ratings: fit (trains the models)",
+              "validation": "ratings: validation (early stopping, every choice)", "test": "ratings: test",
+              "test_users": "users with test ratings", "train_events": "session events: train",
+              "validation_events": "session events: validation", "test_events": "session events: test"}
+    rows = [(labels.get(part, part), count) for part, count in {**rating, **session}.items()
+            if isinstance(count, int)]
+    return ["| part | size |", "|---|---|", *(f"| {name} | {count:,} |" for name, count in rows), ""]
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# Model report: {report.get('version', '')}", ""]
+    lines += [f"- {'✅' if verdict['wins'] else '❌'} {verdict['line']}" for verdict in report.get("verdicts", [])]
     data = report.get("data", {})
     ratings, sessions = data.get("ratings", {}), data.get("sessions", {})
-    lines += [f"- data: {ratings.get('name', '')}; sessions: {sessions.get('name', '')}",
-              f"- split sizes: {data.get('rating_split', {})}; session events: {data.get('session_split', {})}",
+    lines += ["", f"- data: {ratings.get('name', '')}; sessions: {sessions.get('name', '')}",
               f"- training time: {report.get('timings', {}).get('total_seconds', 0):.0f} s", ""]
+    checks = [*ratings.get("checks", []), *sessions.get("checks", [])]
+    if checks:
+        lines += ["## Data checks", "", *(f"- {note}" for note in checks), ""]
+    lines += ["## Splits", "", *_split_table(data), f"Metrics: {METRICS}", ""]
+    served = report.get("served", {})
     for task, (title, metrics, direction) in TASKS.items():
         results = report.get(task, {})
         if not results:
             continue
-        lines += [f"## {title} ({direction})", "", "| model | " + " | ".join(metrics) + " |",
-                  "|---|" + "---|" * len(metrics)]
-        for position, (model, values) in enumerate(results.items()):
-            name = f"**{model}** (served)" if position == 0 else model
+        lines += [f"## {title} ({direction})", "", EXPLAINED[task], "",
+                  "| model | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+        for model, values in results.items():
+            name = f"**{model}** (served)" if model == served.get(task) else model
             lines.append(f"| {name} | " + " | ".join(f"{values.get(metric, float('nan')):.4f}" for metric in metrics)
                          + " |")
         lines.append("")
@@ -77,12 +112,34 @@ def plot_metrics(report: dict[str, Any], path: Path) -> None:
         title, metrics, direction = TASKS[task]
         models = list(report[task])
         width = 0.8 / len(models)
+        served = report.get("served", {}).get(task)
         for position, model in enumerate(models):
             values = [report[task][model].get(metric, 0.0) for metric in metrics]
-            axes[0, column].bar([m + position * width for m in range(len(metrics))], values, width, label=model)
+            is_served = model == served
+            axes[0, column].bar([m + position * width for m in range(len(metrics))], values, width,
+                                label=f"{model} (served)" if is_served else model,
+                                edgecolor="black" if is_served else None, linewidth=2 if is_served else 0,
+                                hatch="//" if is_served else None)
         axes[0, column].set_xticks([m + 0.4 - width / 2 for m in range(len(metrics))], metrics)
         axes[0, column].set_title(f"{title}\n({direction})", fontsize=9)
         axes[0, column].legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
+
+
+def summary(report: dict[str, Any]) -> str:
+    """The test metrics as plain-text tables for the end of a training run, served rows marked with *."""
+    served, lines = report.get("served", {}), [f"Test metrics of {report.get('version', '')} (* = served):"]
+    for task, (title, metrics, direction) in TASKS.items():
+        results = report.get(task, {})
+        if not results:
+            continue
+        width = max(len(model) for model in results) + 2
+        lines += ["", f"{title}, {direction}", " " * width + "".join(f"{metric:>12}" for metric in metrics)]
+        for model, values in results.items():
+            mark = "*" if model == served.get(task) else " "
+            lines.append(f"{mark}{model:<{width - 1}}" + "".join(f"{values.get(metric, float('nan')):>12.4f}"
+                                                                 for metric in metrics))
+    lines += ["", *(verdict["line"] for verdict in report.get("verdicts", []))]
+    return "\n".join(lines)

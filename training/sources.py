@@ -1,20 +1,28 @@
 """Data source specs of the command line (``--data`` and ``--sessions``) -> loaded data + protocol.
 
 --data:     synthetic | ml-100k:PATH | ml-latest:PATH | ratings-csv:PATH
---sessions: synthetic | sessions-csv:PATH | diginetica:PATH | gru4rec:PREFIX | from-data
+--sessions: auto | synthetic | sessions-csv:PATH | diginetica:PATH | gru4rec:PREFIX | from-data
+
+``auto`` follows the data: the synthetic sessions for synthetic data, else each user's sequence of
+``--data``, so that the session model learns the same catalog as the others.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
+
 from training import data as loaders
+from training.config import TrainConfig
 from training.dataset import RatingData, SessionData
 from training.sequences import SequenceProtocol
-from training.synthetic import SyntheticConfig, generate
+from training.synthetic import generate
+from training.validation import DataChecks, on_catalog
 
 DATA_KINDS = ("synthetic", "ml-100k", "ml-latest", "ratings-csv")
-SESSION_KINDS = ("synthetic", "sessions-csv", "diginetica", "gru4rec", "from-data")
+SESSION_KINDS = ("auto", "synthetic", "sessions-csv", "diginetica", "gru4rec", "from-data")
 
 
 # The NARM / SR-GNN protocol: sessions of length >= 2 over items seen >= 5 times; the last 7 days are test.
@@ -31,7 +39,7 @@ def _parse(spec: str, kinds: tuple[str, ...], option: str) -> tuple[str, str | N
     kind, _, path = spec.partition(":")
     if kind not in kinds:
         raise SpecError(f"{option} {spec!r}: unknown source {kind!r}; expected one of {', '.join(kinds)}")
-    needs_path = kind not in ("synthetic", "from-data")
+    needs_path = kind not in ("auto", "synthetic", "from-data")
     if needs_path and not path:
         raise SpecError(f"{option} {spec!r}: {kind} needs a path, as in {kind}:PATH")
     if not needs_path and path:
@@ -46,25 +54,48 @@ def public_spec(spec: str) -> str:
     return f"{kind}:{Path(path).name}" if path else kind
 
 
+def resolve_sessions(data_spec: str, sessions_spec: str) -> str:
+    """``auto`` -> the session source it stands for; any other spec as given."""
+    if sessions_spec != "auto":
+        return sessions_spec
+    return "synthetic" if data_spec == "synthetic" else "from-data"
+
+
 def check_specs(data_spec: str, sessions_spec: str) -> None:
     """Fail fast, before anything slow runs."""
     _parse(data_spec, DATA_KINDS, "--data")
     _parse(sessions_spec, SESSION_KINDS, "--sessions")
 
 
-def load_sources(data_spec: str, sessions_spec: str,
-                 synthetic: SyntheticConfig | None = None) -> tuple[RatingData, SessionData, SequenceProtocol]:
-    data_kind, data_path = _parse(data_spec, DATA_KINDS, "--data")
-    session_kind, session_path = _parse(sessions_spec, SESSION_KINDS, "--sessions")
-    generated = generate(synthetic or SyntheticConfig()) if "synthetic" in (data_kind, session_kind) else None
+def _checks(config: TrainConfig) -> DataChecks:
+    declared = config.rating_range
+    if declared and (len(declared) != 2 or not declared[0] < declared[1]):
+        raise SpecError(f"rating range {','.join(map(str, declared))}: expected LOW,HIGH with LOW below HIGH")
+    return DataChecks(tuple(declared) if declared else None, config.duplicates)
+
+
+def _with_metadata(ratings: RatingData, config: TrainConfig) -> RatingData:
+    items = loaders.load_items_csv(Path(config.items)) if config.items else ratings.items
+    users = loaders.load_users_csv(Path(config.users)) if config.users else ratings.users
+    return replace(ratings, items=items, users=users)
+
+
+def load_sources(config: TrainConfig) -> tuple[RatingData, SessionData, SequenceProtocol]:
+    """The rating data with its metadata, the session data (only clicks on the rating data's items when
+    it comes from a source of its own) and the protocol to split the sessions by."""
+    data_kind, data_path = _parse(config.data, DATA_KINDS, "--data")
+    session_kind, session_path = _parse(resolve_sessions(config.data, config.sessions), SESSION_KINDS, "--sessions")
+    generated = generate(config.synthetic) if "synthetic" in (data_kind, session_kind) else None
+    checks = _checks(config)
     if data_kind == "synthetic":
         ratings = generated[0]
     elif data_kind == "ml-100k":
-        ratings = loaders.load_movielens_100k(Path(data_path))
+        ratings = loaders.load_movielens_100k(Path(data_path), checks)
     elif data_kind == "ml-latest":
-        ratings = loaders.load_movielens_latest(Path(data_path))
+        ratings = loaders.load_movielens_latest(Path(data_path), checks)
     else:
-        ratings = loaders.load_ratings_csv(Path(data_path))
+        ratings = loaders.load_ratings_csv(Path(data_path), checks)
+    ratings = _with_metadata(ratings, config)
 
     protocol = SequenceProtocol()
     if session_kind == "synthetic":
@@ -79,4 +110,8 @@ def load_sources(data_spec: str, sessions_spec: str,
     else:
         sessions = loaders.sessions_from_ratings(ratings)
         protocol = USER_SEQUENCE_PROTOCOL
+    if session_kind not in ("synthetic", "from-data"):
+        # Fail before training if the sessions are of another catalog; the trainer keeps the served part.
+        sessions = on_catalog(sessions, pd.Index(ratings.all_interactions()["item_id"].unique()))
     return ratings, sessions, protocol
+

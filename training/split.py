@@ -25,7 +25,8 @@ class RatingSplit:
     validation: pd.DataFrame  # carved out of train; picks epochs and hyperparameters, never test
 
     def describe(self) -> dict[str, int]:
-        return {name: len(getattr(self, name)) for name in ("train", "test", "fit", "validation")}
+        sizes = {name: len(getattr(self, name)) for name in ("train", "test", "fit", "validation")}
+        return {**sizes, "test_users": int(self.test["user_id"].nunique())}
 
 
 def _holdout(frame: pd.DataFrame, fraction: float, method: SplitMethod, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

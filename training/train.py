@@ -1,24 +1,24 @@
-"""``recsys-train``: load data, split it, train and evaluate every model against its baselines, and
-publish one artifact version (SavedModels, ScaNN index, vocabularies, manifest, report)."""
+"""One training run: load data, split it, train and evaluate every model against its baselines, and
+publish one artifact version (SavedModels, ScaNN index, vocabularies, manifest, report). The command
+line is ``training.cli``."""
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
-import os
-import sys
 import time
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
 from models import artifact_format as fmt
-from training.config import ConfigError, TrainConfig, apply_overrides, as_json
-from training.dataset import DataFormatError
-from training.publish import check_new_version
-from training.sources import SpecError, check_specs, load_sources, public_spec
+from training import gate
+from training.config import TrainConfig, as_json
+from training.publish import check_new_version, training_lock
+from training.sources import load_sources, public_spec, resolve_sessions
+from training.validation import on_catalog
 
 log = logging.getLogger("recsys.train")
 LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-recommenders", "scann", "numpy", "pandas")
@@ -33,18 +33,36 @@ def library_versions() -> dict[str, str]:
     return {name: metadata.version(name) for name in LIBRARIES}
 
 
-def run(config: TrainConfig, artifacts: Path, version: str | None = None) -> Path:
-    """Train everything on ``config``'s data and publish a version under ``artifacts``; return its path."""
+def run(config: TrainConfig, artifacts: Path, version: str | None = None, publish_anyway: bool = False) -> Path:
+    """Train everything on ``config``'s data and publish a version under ``artifacts``; return its path.
+    Raises PublishRefused, before anything is written, if a served model loses to its baseline."""
+    with training_lock(artifacts):
+        return _run(config, artifacts, version, publish_anyway)
+
+
+def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyway: bool) -> Path:
     # Heavy imports here, not at module level, so `recsys-train --help` and bad arguments answer at once.
     from training.export import ExportBundle, export_version, new_version_name
     from training.pipeline import rating_stage, session_stage
-    from training.report import markdown, plot_metrics, plot_training_curves
+    from training.report import markdown, plot_metrics, plot_training_curves, summary
 
     started = time.perf_counter()
     version = check_new_version(artifacts, version or new_version_name())  # before hours of training
-    ratings, sessions, protocol = load_sources(config.data, config.sessions, config.synthetic)
-    log.info("loaded %s and %s", ratings.describe(), sessions.describe())
+    config = replace(config, sessions=resolve_sessions(config.data, config.sessions))
+    stage = Stages(started)
+    stage.begin("load and check the data")
+    ratings, sessions, protocol = load_sources(config)
+    for note in (*ratings.notes, *sessions.notes):
+        log.warning("data check: %s", note)
+    log.info("ratings: %s; sessions: %s", _sizes(ratings.describe()), _sizes(sessions.describe()))
+    stage.begin("rating models: two-tower retrieval, ranking blend, baselines")
     rating = rating_stage(ratings, config)
+    # The session model recommends only items that the rest of the service serves.
+    served_sessions = on_catalog(sessions, pd.Index(rating.context.vocab.items))
+    for note in served_sessions.notes[len(sessions.notes):]:
+        log.warning("data check: %s", note)
+    sessions = served_sessions
+    stage.begin("session models: GRU4Rec, NARM, baselines")
     session = session_stage(sessions, protocol, config)
     served = session.result.served
 
@@ -55,14 +73,17 @@ def run(config: TrainConfig, artifacts: Path, version: str | None = None) -> Pat
         "session_split": session.describe(),
     }
     curves = [*rating.curves, *session.result.curves]
-    report = {"version": version, "data": data_description, "rating": rating.rating.metrics,
+    report = {"version": version, "data": data_description,
+              "served": {"rating": "ranking", "retrieval": rating.served_retrieval, "session": served},
+              "rating": rating.rating.metrics,
               "retrieval": rating.retrieval.metrics, "session": session.result.metrics,
               "training": {curve.model: curve.as_dict() for curve in curves},
               "timings": {**rating.seconds, "session_seconds": session.seconds,
                           "total_seconds": round(time.perf_counter() - started, 1)}}
     manifest = {
         "data": data_description,
-        "config": {**as_json(config), "data": public_spec(config.data), "sessions": public_spec(config.sessions)},
+        "config": {**as_json(config), **{key: public_spec(getattr(config, key))
+                                         for key in ("data", "sessions", "items", "users")}},
         "libraries": library_versions(),
         "serving": {"rating_range": list(ratings.rating_range), "history_length": config.history_length,
                     "rating_weight": rating.rating_weight, "retrieval_temperature": config.retrieval.temperature,
@@ -70,6 +91,11 @@ def run(config: TrainConfig, artifacts: Path, version: str | None = None) -> Pat
                     "embedding_dim": int(config.retrieval.tower_widths[-1])},
         "metrics": {task: report[task] for task in ("rating", "retrieval", "session")},
     }
+    verdicts = gate.check(report, publish_anyway)  # raises before anything is written
+    report["verdicts"] = [{"task": verdict.task, "wins": verdict.wins, "line": verdict.line()} for verdict in verdicts]
+    for verdict in verdicts:
+        (log.info if verdict.wins else log.warning)("verdict: %s", verdict.line())
+    stage.begin("export, smoke test and publish")
     bundle = ExportBundle(context=rating.context, catalog=ratings.items, retrieval=rating.retrieval.model,
                           ranking=rating.rating.model, rating_range=ratings.rating_range,
                           session_model=session.result.model, session_split=session.split)
@@ -79,44 +105,31 @@ def run(config: TrainConfig, artifacts: Path, version: str | None = None) -> Pat
         f"{fmt.PLOTS_DIR}/training_curves.png": lambda path: plot_training_curves(report, path),
         f"{fmt.PLOTS_DIR}/metrics.png": lambda path: plot_metrics(report, path),
     })
-    log.info("done in %.0f s: %s", time.perf_counter() - started, version_dir)
+    stage.end()
+    print(summary(report), flush=True)
+    log.info("published %s in %.0f s: serve it with recsys-serve --artifacts %s", version,
+             time.perf_counter() - started, artifacts)
     return version_dir
 
 
-def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="recsys-train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=os.environ.get("RECSYS_DATA", TrainConfig.data),
-                        help="synthetic (default) | ml-100k:PATH | ml-latest:PATH | ratings-csv:PATH"
-                             "  [env RECSYS_DATA]")
-    parser.add_argument("--sessions", default=os.environ.get("RECSYS_SESSIONS", TrainConfig.sessions),
-                        help="synthetic (default) | sessions-csv:PATH | diginetica:PATH | gru4rec:PREFIX | from-data"
-                             "  [env RECSYS_SESSIONS]")
-    parser.add_argument("--artifacts", type=Path, default=Path(os.environ.get("RECSYS_ARTIFACTS", "artifacts")),
-                        help="artifact root; the new version goes to ARTIFACTS/<version>/  [env RECSYS_ARTIFACTS]")
-    parser.add_argument("--split", choices=("random", "temporal"), default=TrainConfig.split,
-                        help="held-out split for data without one of its own (default random, seed 42)")
-    parser.add_argument("--version", help="version name (default: the UTC time)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                        help="override any training setting, e.g. gru4rec.loss=bpr-max or synthetic.n_users=200")
-    parser.add_argument("--log-level", default=os.environ.get("RECSYS_LOG_LEVEL", "INFO"))
-    return parser.parse_args(argv)
+def _sizes(description: dict) -> str:
+    counts = {key: description[key] for key in ("interactions", "clicks", "sessions", "users", "items")
+              if key in description}
+    return f"{description['name']}: " + ", ".join(f"{value:,} {key}" for key, value in counts.items())
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _arguments(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        check_specs(args.data, args.sessions)
-        config = apply_overrides(TrainConfig(data=args.data, sessions=args.sessions, split=args.split),
-                                 args.overrides)
-        run(config, args.artifacts, version=args.version)
-    except (SpecError, ConfigError, DataFormatError, FileNotFoundError, fmt.ArtifactError) as error:
-        print(f"recsys-train: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+class Stages:
+    """Logs where a run is and how long each stage took."""
 
+    def __init__(self, started: float) -> None:
+        self.started, self.current, self.since = started, "", started
 
-if __name__ == "__main__":
-    sys.exit(main())
+    def begin(self, name: str) -> None:
+        self.end()
+        self.current, self.since = name, time.perf_counter()
+        log.info("stage: %s (%.0f s since start)", name, self.since - self.started)
 
+    def end(self) -> None:
+        if self.current:
+            log.info("stage done: %s in %.0f s", self.current, time.perf_counter() - self.since)
+            self.current = ""
