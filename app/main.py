@@ -12,10 +12,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 import models  # noqa: F401  (selects Keras 2 before anything can import TensorFlow)
+from app.admin_routes import models_router
 from app.admin_routes import router as admin_router
 from app.config import Settings
 from app.errors import install_error_handlers
@@ -23,8 +25,7 @@ from app.limits import BodyLimitMiddleware
 from app.metrics import MetricsMiddleware, ServiceMetrics
 from app.model_process import ModelProcess
 from app.routes import router
-from app.service import Batchers, ModelService, RecommenderFactory, tensorflow_recommender
-from models import artifact_format as fmt
+from app.service import Batchers, ModelService, RecommenderFactory, latest_or_none, tensorflow_recommender
 from models.artifact_format import ArtifactError
 
 log = logging.getLogger("recsys.api")
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None, build: RecommenderFactory | Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        latest_at_start = _latest(settings.artifacts)
+        latest_at_start = latest_or_none(settings.artifacts)
 
         async def load() -> None:
             try:
@@ -60,7 +61,8 @@ def create_app(settings: Settings | None = None, build: RecommenderFactory | Non
         if model_process is not None:
             await run_in_threadpool(model_process.close)
 
-    app = FastAPI(title="recsys", version="0.1.0", lifespan=lifespan,
+    # Swagger UI and ReDoc from the assets fastapi-offline installs: /docs works without internet.
+    app = FastAPIOffline(title="recsys", version="0.1.0", lifespan=lifespan,
                   description="Two-stage recommendations (ScaNN retrieval + ranking), session next-item "
                               "predictions and rating predictions from one trained artifact version. "
                               "Admin routes need `Authorization: Bearer <RECSYS_ADMIN_TOKEN>`.")
@@ -72,16 +74,10 @@ def create_app(settings: Settings | None = None, build: RecommenderFactory | Non
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(admin_router)
+    app.include_router(models_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 413s too
     return app
-
-
-def _latest(artifacts: Path) -> str | None:
-    try:
-        return fmt.read_latest(artifacts)
-    except ArtifactError:
-        return None
 
 
 async def follow_latest(service: ModelService, every_s: float, seen: str | None) -> None:
@@ -90,7 +86,7 @@ async def follow_latest(service: ModelService, every_s: float, seen: str | None)
     the trainer publishes again."""
     while True:
         await asyncio.sleep(every_s)
-        latest = _latest(service.artifacts)
+        latest = latest_or_none(service.artifacts)
         if latest is None or latest == seen:
             continue
         seen = latest

@@ -92,6 +92,25 @@ class ModelStatus(BaseModel):
     model_version: str | None = None
 
 
+class StoredVersion(BaseModel):
+    version: str
+    created_at: str | None = Field(None, description="when the trainer wrote it (UTC, ISO 8601)")
+    data: str | None = Field(None, description="the rating data it was trained on (source kind and file name)")
+    sessions: str | None = None
+    metrics: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per task, the served model and its test metrics")
+    loaded: bool = Field(description="this server serves it now")
+    latest: bool = Field(description="LATEST names it")
+    problem: str | None = Field(None, description="why it cannot be loaded (incomplete, another format); "
+                                                  "checksums are verified only when a version is loaded")
+
+
+class VersionList(BaseModel):
+    loaded: str | None
+    latest: str | None
+    versions: list[StoredVersion] = Field(description="newest first; versions with a problem last")
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str

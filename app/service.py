@@ -120,6 +120,42 @@ def newest_first(root: Path, exclude: str | None = None) -> list[str]:
     return sorted(created, key=lambda name: (created[name], name), reverse=True)
 
 
+def latest_or_none(root: Path) -> str | None:
+    """The version LATEST names, or None if there is none (yet) or it is unreadable."""
+    try:
+        return fmt.read_latest(root)
+    except ArtifactError:
+        return None
+
+
+def _headline(manifest: dict) -> dict[str, dict]:
+    """Per task, the served model's test metrics (manifests before "served" existed list it first)."""
+    served = manifest.get("served", {})
+    headline = {}
+    for task, results in manifest.get("metrics", {}).items():
+        model = served.get(task) or next(iter(results), None)
+        if model in results:
+            headline[task] = {"model": model, **results[model]}
+    return headline
+
+
+def stored_versions(root: Path, loaded: str | None, latest: str | None) -> list[dict]:
+    """Every version directory in ``root`` as ``GET /models/versions`` lists it."""
+    found = []
+    for name in fmt.list_versions(root):
+        entry = {"version": name, "loaded": name == loaded, "latest": name == latest}
+        try:
+            manifest = fmt.read_manifest(root / name)
+        except ArtifactError as error:
+            found.append({**entry, "problem": str(error)})
+            continue
+        config = manifest.get("config", {})
+        found.append({**entry, "created_at": manifest.get("created_at"), "data": config.get("data"),
+                      "sessions": config.get("sessions"), "metrics": _headline(manifest)})
+    return sorted(found, key=lambda entry: (entry.get("problem") is None, entry.get("created_at") or "",
+                                            entry["version"]), reverse=True)
+
+
 def public_manifest(manifest: dict) -> dict:
     """The manifest as ``GET /models`` shows it: the file checksums (verified at load) as a count."""
     return {**{key: value for key, value in manifest.items() if key != fmt.FILES},

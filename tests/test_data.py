@@ -252,4 +252,7 @@ def test_real_yoochoose_counts() -> None:
     data = load_gru4rec(real_data("yoochoose-100k") / "yoochoose-clicks-100k")
     assert data.test_clicks is not None
     sessions = data.clicks["session_id"].nunique()
-    assert (len(data.clicks), sessions, len(data.test_clicks)) == (70_278, 17_794, 13_568)
+    # One click of the sample is logged twice (same session, item and time): kept once.
+    assert (len(data.clicks), sessions, len(data.test_clicks)) == (70_277, 17_794, 13_568)
+    assert data.notes == ("yoochoose-clicks-100k_train_full.txt: 1 repeated rows (same session, item and time) "
+                          "dropped (the first at line 67134)",)

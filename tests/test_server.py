@@ -62,6 +62,36 @@ def test_a_version_the_model_process_refuses_leaves_the_old_one_serving(server, 
         shutil.rmtree(broken)
 
 
+def test_stored_versions_are_listed_for_the_admin(server, trained_version):
+    incomplete = trained_version.parent / "tiny-0-incomplete"
+    incomplete.mkdir()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            assert client.get("/models/versions").status_code == 401
+            body = client.get("/models/versions", headers=ADMIN).json()
+    finally:
+        incomplete.rmdir()
+    assert body["loaded"] == "tiny-1" and body["latest"] == "tiny-1"
+    listed = {entry["version"]: entry for entry in body["versions"]}
+    tiny = listed["tiny-1"]
+    assert tiny["loaded"] and tiny["latest"] and tiny["created_at"] and tiny["data"] == "synthetic"
+    assert tiny["metrics"]["rating"]["model"] == "ranking" and tiny["metrics"]["rating"]["rmse"] < 1.2
+    assert tiny["metrics"]["retrieval"]["model"].startswith("two_stage (rating weight")
+    assert body["versions"][-1]["version"] == "tiny-0-incomplete"
+    assert "is incomplete" in listed["tiny-0-incomplete"]["problem"]
+    assert str(trained_version.parent) not in json.dumps(body)
+
+
+@pytest.mark.parametrize("page, asset", [("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")])
+def test_api_docs_need_no_internet(server, page, asset):
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        html = client.get(page)
+        assert html.status_code == 200 and f"/static-offline-docs/{asset}" in html.text
+        assert "https://" not in html.text.replace("https://fastapi.tiangolo.com", "")  # no CDN, no fonts
+        script = client.get(f"/static-offline-docs/{asset}")
+        assert script.status_code == 200 and len(script.content) > 500_000
+
+
 def _raw_post(url: str, headers: bytes, body_chunks) -> tuple[bytes, int]:
     """Send a POST over a plain socket, stopping as soon as the server answers; (answer, bytes sent)."""
     host, port = url.removeprefix("http://").split(":")

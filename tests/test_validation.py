@@ -40,6 +40,13 @@ def test_a_declared_scale_refuses_rows_outside_it_and_counts_them(tmp_path: Path
         load_ratings_csv(path, DataChecks(rating_range=(10.0, 20.0)))
 
 
+def test_a_few_ratings_off_the_scale_of_all_others_are_named(tmp_path: Path) -> None:
+    rows = "".join(f"u{n},i1,{1 + n % 5},{n}\n" for n in range(300)) + "u1,i2,50,9\n"
+    with pytest.raises(DataFormatError, match=r"r.csv: 1 rating\(s\) lie outside 1..5, the scale of the other 300 "
+                                              r"\(the first at line 302: 50\); declare the scale with --rating-range"):
+        load_ratings_csv(write(tmp_path / "r.csv", HEADER + rows))
+
+
 @pytest.mark.parametrize("ratings, scale", [([0, 1, 1], (0.0, 1.0)), ([1, 3, 5], (1.0, 5.0)),
                                             ([0.5, 4.5], (0.5, 5.0)), ([1, 8, 10], (1.0, 10.0))])
 def test_the_scale_is_inferred_as_the_narrowest_usual_one(tmp_path: Path, ratings, scale) -> None:
@@ -56,8 +63,8 @@ def test_duplicates_keep_the_last_by_time_or_their_mean(tmp_path: Path) -> None:
     last = load_ratings_csv(path, DataChecks(rating_range=(1.0, 5.0)))
     assert last.interactions.to_dict("list") == {"user_id": ["u1", "u2"], "item_id": ["i1", "i1"],
                                                  "rating": [5.0, 3.0], "timestamp": [30, 5]}
-    assert last.notes == ("r.csv: 2 duplicate (user, item) rows merged into 1 (kept the last by timestamp; "
-                          "the first repeat at line 3)",)
+    assert last.notes == ("r.csv: 2 repeated ratings of 1 (user, item) pairs merged, one per pair (kept the last "
+                          "by timestamp; the first repeat at line 3)",)
     mean = load_ratings_csv(path, DataChecks(rating_range=(1.0, 5.0), duplicates="mean"))
     assert mean.interactions["rating"].tolist() == [pytest.approx(8 / 3), 3.0]
     assert mean.interactions["timestamp"].tolist() == [30, 5]

@@ -89,6 +89,7 @@ def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyw
                     "rating_weight": rating.rating_weight, "retrieval_temperature": config.retrieval.temperature,
                     "session_model": served, "session_max_history": getattr(config, served).max_history,
                     "embedding_dim": int(config.retrieval.tower_widths[-1])},
+        "served": report["served"],
         "metrics": {task: report[task] for task in ("rating", "retrieval", "session")},
     }
     verdicts = gate.check(report, publish_anyway)  # raises before anything is written

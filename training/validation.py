@@ -34,10 +34,20 @@ def _scale_name(scale: tuple[float, float]) -> str:
 
 
 def infer_scale(ratings: pd.Series, file: str) -> tuple[float, float]:
-    low, high = float(ratings.min()), float(ratings.max())
+    """The narrowest usual scale holding every rating. A scale that holds all but a few (under 1%) is
+    taken for the real one and the few for faults (a 50 among 1-5 stars), which the user must resolve:
+    a wider inferred scale would quietly become the range of served ratings."""
     for scale in USUAL_SCALES:
-        if scale[0] <= low and high <= scale[1]:
+        inside = ratings.between(*scale)
+        if inside.all():
             return scale
+        if inside.mean() >= 0.99:
+            outside = ratings[~inside]
+            raise DataFormatError(
+                f"{file}: {len(outside):,} rating(s) lie outside {_scale_name(scale)}, the scale of the other "
+                f"{int(inside.sum()):,} (the first at line {outside.index[0]}: {outside.iloc[0]:g}); declare the "
+                "scale with --rating-range LOW,HIGH to refuse and count them, or correct them")
+    low, high = float(ratings.min()), float(ratings.max())
     raise DataFormatError(
         f"{file}: ratings span {low:g} (line {ratings.idxmin()}) to {high:g} (line {ratings.idxmax()}), "
         f"which fits no usual scale ({', '.join(map(_scale_name, USUAL_SCALES))}); declare the scale with "
@@ -64,10 +74,11 @@ def _merge_duplicates(frame: pd.DataFrame, policy: Duplicates, file: str, notes:
     if policy == "mean":
         means = ordered.groupby(["user_id", "item_id"], sort=False)["rating"].mean()
         kept = kept.assign(rating=means.reindex(pd.MultiIndex.from_frame(kept[["user_id", "item_id"]])).to_numpy())
-    merged = len(frame) - len(kept)
+    merged, pairs = len(frame) - len(kept), int(repeated.sum()) - (len(frame) - len(kept))
     how = "kept the last by timestamp" if policy == "last" else "kept their mean rating and latest timestamp"
-    notes.append(f"{file}: {merged:,} duplicate (user, item) rows merged into {repeated.sum() - merged:,} "
-                 f"({how}; the first repeat at line {frame.index[frame.duplicated(['user_id', 'item_id'])][0]})")
+    first = frame.index[frame.duplicated(["user_id", "item_id"])][0]
+    notes.append(f"{file}: {merged:,} repeated ratings of {pairs:,} (user, item) pairs merged, one per pair "
+                 f"({how}; the first repeat at line {first})")
     return kept.sort_index()
 
 
