@@ -56,10 +56,27 @@ def test_published_version_is_complete_and_named_by_latest(trained_version):
     assert {"rmse", "mae"} <= set(report["rating"]["global_mean"])
     assert {"recall@20", "mrr@20"} <= set(report["session"]["popularity"])
     assert (trained_version / fmt.REPORT_MD).read_text().startswith("# Model report: tiny-1")
+    assert manifest["served"] == report["served"]
     for plot in ("training_curves.png", "metrics.png"):
         assert (trained_version / fmt.PLOTS_DIR / plot).read_bytes()[:4] == b"\x89PNG"
     vocab = fmt.read_vocab(trained_version / fmt.ITEM_VOCAB)
     assert np.load(trained_version / fmt.ITEM_EMBEDDINGS).shape[0] == len(vocab)
+    # /session/next recommends only items that the rest of the service serves (titles, /recommend).
+    assert set(fmt.read_vocab(trained_version / fmt.SESSION_ITEM_VOCAB)) <= set(vocab)
+
+
+def test_the_report_says_what_is_served_and_how_it_was_measured(trained_version, trained_report):
+    served = trained_report["served"]
+    assert served["rating"] == "ranking" and served["session"] in ("gru4rec", "narm")
+    weight = fmt.read_manifest(trained_version)["serving"]["rating_weight"]
+    assert served["retrieval"] == f"two_stage (rating weight {weight:g})"
+    lines = (trained_version / fmt.REPORT_MD).read_text(encoding="utf-8").splitlines()
+    assert [line[:4] for line in lines[2:5]] == ["- ✅ "] * 3  # the tiny models beat the trivial baselines
+    assert lines[3].startswith("- ✅ recommendations (/recommend): two_stage (rating weight")
+    text = "\n".join(lines)
+    assert f"| **{served['retrieval']}** (served) |" in text and "| two_tower |" in text
+    assert "| **ranking** (served) |" in text and "blend of the deep ranking model, MF" in text
+    assert "| users with test ratings | 300 |" in text and "recall@K: the share" in text
 
 
 def test_a_tampered_version_is_refused(trained_version, tmp_path):
