@@ -23,6 +23,7 @@ import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from app.artifacts import Catalog
 from models import artifact_format as fmt
 from models import rating_head
+from models.features import to_tensor
 
 log = logging.getLogger("recsys.backend")
 _threads_configured = False
@@ -48,11 +49,6 @@ def _signatures(catalog: Catalog, directory: str, *names: str) -> list:
     except (OSError, KeyError, ValueError, tf.errors.OpError) as error:
         raise fmt.ArtifactError(f"cannot load signatures {names} from {fmt.where(catalog.path, directory)}: "
                                 f"{type(error).__name__}") from error
-
-
-def _tensor(values: np.ndarray) -> tf.Tensor:
-    """numpy -> tensor; object arrays of ids become string tensors."""
-    return tf.constant(values.astype(str).tolist() if values.dtype == object else values)
 
 
 class TensorFlowScorer:
@@ -82,7 +78,7 @@ class TensorFlowScorer:
         user_states = np.concatenate([encode_users(**chunk)["user_state"].numpy() for chunk in chunks])
         item_ids = catalog.item_ids
         item_states = np.concatenate([
-            encode_items(item_ids=_tensor(item_ids[start:start + embed_batch]))["item_state"].numpy()
+            encode_items(item_ids=to_tensor(item_ids[start:start + embed_batch]))["item_state"].numpy()
             for start in range(0, len(item_ids), embed_batch)])
         try:
             self._ratings = rating_head.bind_clipped(head, user_states, item_states, catalog.rating_range)
@@ -96,7 +92,7 @@ class TensorFlowScorer:
     def _verify(self, probes: dict) -> None:
         """Reproduce the trainer's probe outputs from raw ids; a mismatch means a wrong or corrupt export."""
         users, items = np.array(probes["user_rows"]), np.array(probes["item_rows"])
-        item_ids = _tensor(self.catalog.item_ids[np.tile(items, (len(users), 1))])
+        item_ids = to_tensor(self.catalog.item_ids[np.tile(items, (len(users), 1))])
         checks = {
             "query embeddings": (lambda: self.user_embeddings[users], probes["query_embeddings"]),
             "ratings": (lambda: self.rank(users, np.tile(items, (len(users), 1))), probes["ratings"]),
@@ -117,7 +113,7 @@ class TensorFlowScorer:
                                         f"exported {name}; the version is corrupt or was written by different code")
 
     def _user_inputs(self, user_rows: np.ndarray) -> dict[str, tf.Tensor]:
-        return {name: _tensor(values[user_rows]) for name, values in self.catalog.user_features.items()}
+        return {name: to_tensor(values[user_rows]) for name, values in self.catalog.user_features.items()}
 
     def query_embeddings(self, user_rows: np.ndarray) -> np.ndarray:
         return self.user_embeddings[user_rows]

@@ -26,6 +26,7 @@ from typing import Any
 import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from training import data as loaders
 from training.config import TrainConfig, apply_overrides
+from training.examples import prepare_ratings
 from training.pipeline import rating_stage, session_stage
 from training.rating_models import train_rating_models
 from training.sequences import SequenceProtocol
@@ -79,9 +80,10 @@ TABLES = {
 def ml100k(path: Path, config: TrainConfig) -> dict[str, Any]:
     ratings = loaders.load_movielens_100k(path)
     outcome = rating_stage(ratings, config)
-    without = replace(config.ranking, encoder=replace(config.ranking.encoder, user_features=tuple(
-        name for name in config.ranking.encoder.user_features if name != "occupation")))
-    occupation = train_rating_models(outcome.context, without, config.mf, None, ratings.rating_range, config.seed)
+    # The same split and models, the occupation column removed from the user features.
+    without = prepare_ratings(replace(ratings, users=ratings.users.drop(columns="occupation")), outcome.split,
+                              config.history_length)
+    occupation = train_rating_models(without, config.ranking, config.mf, None, ratings.rating_range, config.seed)
     sequences = session_stage(loaders.sessions_from_ratings(ratings), USER_SEQUENCE_PROTOCOL, config)
     return {
         "ml100k_ratings": outcome.rating.metrics,

@@ -33,8 +33,10 @@ def main(folder: Path) -> None:
     catalog = ratings.items.assign(item_id=lambda f: f["item_id"].map(items),
                                    genres=lambda f: f["genres"].map("|".join))
     catalog.to_csv(folder / "items.csv", index=False)
-    ratings.users.assign(user_id=lambda f: f["user_id"].map(users), age=lambda f: f["age"].astype(int)) \
-        .to_csv(folder / "users.csv", index=False)
+    # A column of the shop's own: any column of users.csv is a user feature.
+    membership = pd.Series(["none", "none", "reader", "club"]).sample(len(ratings.users), replace=True, random_state=3)
+    ratings.users.assign(user_id=lambda f: f["user_id"].map(users), age=lambda f: f["age"].astype(int),
+                         membership=membership.to_numpy()).to_csv(folder / "users.csv", index=False)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.vocabulary import user_feature_columns
+
 # 2: the ranking model's item side and numpy head (RATING_HEAD); 3: a sha256 of every file (FILES)
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 LATEST = "LATEST"
 MANIFEST = "manifest.json"
@@ -67,8 +69,7 @@ SESSION_SIGNATURE = "next_item_scores"
 USER_FEATURES: dict[str, tuple[str, int]] = {
     "user_id": ("string", 1),
     "age": ("float32", 1),
-    "gender": ("string", 1),
-    "occupation": ("string", 1),
+    "categories": ("string", 2),  # (B, F) the categorical user features, in the columns' order of USERS
     "recent_items": ("string", 2),  # (B, H) the user's latest training items, right-padded ""
     "recent_ratings": ("float32", 2),  # (B, H) the user's ratings of those items, 0 where padded
 }
@@ -165,8 +166,8 @@ def read_manifest(version_dir: Path) -> dict[str, Any]:
 
 
 def user_feature_arrays(users: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Rows of ``USERS`` (user_id, age, gender, occupation, recent_items, recent_ratings) -> the user
-    inputs of the query and ranking signatures (``USER_FEATURES``), one row per frame row."""
+    """Rows of ``USERS`` (user_id, age, the categorical feature columns, recent_items, recent_ratings) ->
+    the user inputs of the query and ranking signatures (``USER_FEATURES``), one row per frame row."""
     width = max(1, max((len(items) for items in users["recent_items"]), default=1))
     recent = np.full((len(users), width), PAD_ID, dtype=object)
     ratings = np.zeros((len(users), width), dtype=np.float32)
@@ -176,8 +177,7 @@ def user_feature_arrays(users: pd.DataFrame) -> dict[str, np.ndarray]:
     return {
         "user_id": users["user_id"].to_numpy(dtype=object),
         "age": users["age"].to_numpy(dtype=np.float32),
-        "gender": users["gender"].to_numpy(dtype=object),
-        "occupation": users["occupation"].to_numpy(dtype=object),
+        "categories": users[list(user_feature_columns(users))].to_numpy(dtype=object),
         "recent_items": recent,
         "recent_ratings": ratings,
     }

@@ -10,15 +10,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import tensorflow as tf
 
 import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from models.vocabulary import AGE_BOUNDARIES, ItemFeatureTables, Vocabularies
 
 Features = Mapping[str, tf.Tensor]
-USER_INDEX_KEYS = ("user", "gender", "occupation", "age_bucket", "recent_items", "recent_ratings")
-USER_CATEGORIES = ("gender", "occupation", "age_bucket")  # categorical demographics; size key in Vocabularies
-_CATEGORY_SIZES = {"gender": "genders", "occupation": "occupations", "age_bucket": "age_buckets"}
+USER_INDEX_KEYS = ("user", "categories", "age_bucket", "recent_items", "recent_ratings")
+
+
+def to_tensor(values: np.ndarray) -> tf.Tensor:
+    """A numpy signature input -> a tensor; object arrays of ids or categories become string tensors,
+    also when they have no columns (a version whose users have no categorical features)."""
+    return tf.constant(values.astype(str) if values.dtype == object else values)
 
 
 def lookup_table(values: tuple[str, ...]) -> tf.lookup.StaticHashTable:
@@ -35,9 +40,17 @@ class FeatureEncoder(tf.Module):
         super().__init__(name="feature_encoder")
         self.user_table = lookup_table(vocab.users)
         self.item_table = lookup_table(vocab.items)
-        self.gender_table = lookup_table(vocab.genders)
-        self.occupation_table = lookup_table(vocab.occupations)
+        # Every categorical user feature in one table of "column=value" keys: any set of columns the data
+        # has, one signature input (B, F) for all of them.
+        self.category_table = lookup_table(vocab.user_categories)
+        self.category_prefixes = tf.constant([f"{name}=" for name in vocab.user_features] or [""], tf.string)
+        self.n_categories = len(vocab.user_features)
         self.age_boundaries = tf.constant(AGE_BOUNDARIES, dtype=tf.float32)
+
+    def categories(self, values: tf.Tensor) -> tf.Tensor:
+        """(B, F) raw values, "" for unknown -> (B, F) indices, 0 for unknown or unseen values."""
+        keys = self.category_prefixes[tf.newaxis, : self.n_categories] + values
+        return tf.cast(self.category_table.lookup(keys), tf.int32)
 
     def items(self, item_ids: tf.Tensor) -> tf.Tensor:
         return tf.cast(self.item_table.lookup(item_ids), tf.int32)
@@ -47,8 +60,7 @@ class FeatureEncoder(tf.Module):
         bucket = tf.searchsorted(self.age_boundaries, tf.where(tf.math.is_nan(age), 0.0, age), side="right") + 1
         return {
             "user": tf.cast(self.user_table.lookup(raw["user_id"]), tf.int32),
-            "gender": tf.cast(self.gender_table.lookup(raw["gender"]), tf.int32),
-            "occupation": tf.cast(self.occupation_table.lookup(raw["occupation"]), tf.int32),
+            "categories": self.categories(raw["categories"]),
             "age_bucket": tf.where(tf.math.is_nan(age), 0, tf.cast(bucket, tf.int32)),
             "recent_items": self.items(raw["recent_items"]),
             "recent_ratings": tf.cast(raw["recent_ratings"], tf.float32),
@@ -60,7 +72,8 @@ class EncoderConfig:
     id_dim: int = 32  # user / item id embedding size
     feature_dim: int = 8  # size of each side-feature embedding
     use_user_id: bool = True  # a free vector per user (without it, users are their features and history)
-    user_features: tuple[str, ...] = USER_CATEGORIES  # demographics the user encoder embeds
+    use_user_features: bool = True  # embed every categorical user feature of the data (gender, occupation...)
+    use_age: bool = True  # embed the age group, where the data has ages
     use_history: bool = True  # mean of the user's recent item embeddings
     use_history_ratings: bool = False  # also a mean weighted by each rating's offset from the user's mean
     use_item_features: bool = True  # genres and title tokens
@@ -87,12 +100,13 @@ class UserEncoder(tf.keras.layers.Layer):
         if config.use_user_id:
             self.user_embedding = tf.keras.layers.Embedding(sizes["users"], config.id_dim,
                                                             embeddings_regularizer=regularizer)
-        unknown = set(config.user_features) - set(USER_CATEGORIES)
-        if unknown:
-            raise ValueError(f"unknown user features {sorted(unknown)}; known: {', '.join(USER_CATEGORIES)}")
-        self.category_embeddings = {name: tf.keras.layers.Embedding(sizes[_CATEGORY_SIZES[name]], config.feature_dim,
-                                                                    name=f"{name}_embedding")
-                                    for name in config.user_features}
+        self.n_categories = sizes["user_features"] if config.use_user_features else 0
+        if self.n_categories:
+            self.category_embedding = tf.keras.layers.Embedding(sizes["user_categories"], config.feature_dim,
+                                                                name="category_embedding")
+        if config.use_age:
+            self.age_embedding = tf.keras.layers.Embedding(sizes["age_buckets"], config.feature_dim,
+                                                           name="age_bucket_embedding")
         if config.use_history:
             self.history_embedding = tf.keras.layers.Embedding(sizes["items"], config.id_dim,
                                                                embeddings_regularizer=regularizer)
@@ -104,11 +118,15 @@ class UserEncoder(tf.keras.layers.Layer):
     def output_size(self) -> int:
         config = self.config
         ids = int(config.use_user_id) + int(config.use_history) + int(config.use_history_ratings)
-        return ids * config.id_dim + len(config.user_features) * config.feature_dim
+        return ids * config.id_dim + (self.n_categories + int(config.use_age)) * config.feature_dim
 
     def call(self, features: Features, exclude_item: tf.Tensor | None = None) -> tf.Tensor:
         parts = [self.user_embedding(features["user"])] if self.config.use_user_id else []
-        parts += [embedding(features[name]) for name, embedding in self.category_embeddings.items()]
+        if self.n_categories:  # one vector per feature column, side by side
+            categories = self.category_embedding(features["categories"])  # (B, F, d)
+            parts.append(tf.reshape(categories, [-1, self.n_categories * self.config.feature_dim]))
+        if self.config.use_age:
+            parts.append(self.age_embedding(features["age_bucket"]))
         recent = features["recent_items"]  # (B, H)
         mask = recent > 0
         if exclude_item is not None:

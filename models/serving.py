@@ -21,9 +21,9 @@ _USER_SPECS = [tf.TensorSpec([None] * rank, getattr(tf, dtype), name=name)
 _ITEMS_SPEC = tf.TensorSpec([None, None], tf.string, name="item_ids")
 
 
-def _raw_users(user_id, age, gender, occupation, recent_items, recent_ratings) -> dict[str, tf.Tensor]:
-    return {"user_id": user_id, "age": age, "gender": gender, "occupation": occupation,
-            "recent_items": recent_items, "recent_ratings": recent_ratings}
+def _raw_users(user_id, age, categories, recent_items, recent_ratings) -> dict[str, tf.Tensor]:
+    return {"user_id": user_id, "age": age, "categories": categories, "recent_items": recent_items,
+            "recent_ratings": recent_ratings}
 
 
 class QueryServing(tf.Module):
@@ -33,8 +33,8 @@ class QueryServing(tf.Module):
         self.model = model
 
     @tf.function(input_signature=_USER_SPECS)
-    def embed_users(self, user_id, age, gender, occupation, recent_items, recent_ratings):
-        features = self.encoder.users(_raw_users(user_id, age, gender, occupation, recent_items, recent_ratings))
+    def embed_users(self, user_id, age, categories, recent_items, recent_ratings):
+        features = self.encoder.users(_raw_users(user_id, age, categories, recent_items, recent_ratings))
         return {"embedding": self.model.query_embedding(features)}
 
 
@@ -46,13 +46,13 @@ class RankingServing(tf.Module):
         self.rating_range = tf.constant(rating_range, dtype=tf.float32)
 
     @tf.function(input_signature=[*_USER_SPECS, _ITEMS_SPEC])
-    def predict_ratings(self, user_id, age, gender, occupation, recent_items, recent_ratings, item_ids):
-        state = self.encode_users(user_id, age, gender, occupation, recent_items, recent_ratings)["user_state"]
+    def predict_ratings(self, user_id, age, categories, recent_items, recent_ratings, item_ids):
+        state = self.encode_users(user_id, age, categories, recent_items, recent_ratings)["user_state"]
         return self.score_items(state, item_ids)
 
     @tf.function(input_signature=_USER_SPECS)
-    def encode_users(self, user_id, age, gender, occupation, recent_items, recent_ratings):
-        features = self.encoder.users(_raw_users(user_id, age, gender, occupation, recent_items, recent_ratings))
+    def encode_users(self, user_id, age, categories, recent_items, recent_ratings):
+        features = self.encoder.users(_raw_users(user_id, age, categories, recent_items, recent_ratings))
         return {"user_state": self.model.user_state(features)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="item_ids")])

@@ -14,6 +14,7 @@ import pandas as pd
 
 # Age groups of the MovieLens 1M documentation; bucket 0 means "age unknown".
 AGE_BOUNDARIES = (18.0, 25.0, 35.0, 45.0, 50.0, 56.0)
+NON_CATEGORY_COLUMNS = ("user_id", "age", "recent_items", "recent_ratings")
 _TOKEN = re.compile(r"[a-z0-9]+")
 _YEAR = re.compile(r"^(1[89]|20)\d\d$")
 
@@ -22,8 +23,8 @@ _YEAR = re.compile(r"^(1[89]|20)\d\d$")
 class Vocabularies:
     users: tuple[str, ...]
     items: tuple[str, ...]
-    genders: tuple[str, ...]
-    occupations: tuple[str, ...]
+    user_features: tuple[str, ...]  # the categorical user feature columns, in the order the models read them
+    user_categories: tuple[str, ...]  # their values as "column=value" keys
     genres: tuple[str, ...]
     title_tokens: tuple[str, ...]
 
@@ -32,8 +33,8 @@ class Vocabularies:
         return {
             "users": len(self.users) + 1,
             "items": len(self.items) + 1,
-            "genders": len(self.genders) + 1,
-            "occupations": len(self.occupations) + 1,
+            "user_features": len(self.user_features),
+            "user_categories": len(self.user_categories) + 1,
             "age_buckets": len(AGE_BOUNDARIES) + 2,
             "genres": len(self.genres),
             "title_tokens": len(self.title_tokens) + 1,
@@ -53,6 +54,12 @@ def title_tokens(title: str) -> list[str]:
     return [token for token in _TOKEN.findall(title.lower()) if not _YEAR.match(token)]
 
 
+def user_feature_columns(users: pd.DataFrame) -> tuple[str, ...]:
+    """The categorical user features of a users frame: every column but the id, the age (bucketed on
+    its own) and the history columns."""
+    return tuple(column for column in users.columns if column not in NON_CATEGORY_COLUMNS)
+
+
 def build_vocabularies(
     interactions: pd.DataFrame,
     items: pd.DataFrame,
@@ -67,10 +74,9 @@ def build_vocabularies(
     known_users = users[users["user_id"].isin(set(user_ids))] if len(users) else users
     known_items = items[items["item_id"].isin(set(item_ids))] if len(items) else items
 
-    def categories(column: str) -> tuple[str, ...]:
-        if not len(known_users):
-            return ()
-        return tuple(sorted(value for value in known_users[column].dropna().unique() if value != ""))
+    feature_names = user_feature_columns(users)
+    categories = sorted(f"{name}={value}" for name in feature_names
+                        for value in known_users[name].dropna().astype(str).unique() if value != "")
 
     genres: set[str] = set()
     token_counts: dict[str, int] = {}
@@ -83,8 +89,8 @@ def build_vocabularies(
     return Vocabularies(
         users=tuple(user_ids),
         items=tuple(item_ids),
-        genders=categories("gender"),
-        occupations=categories("occupation"),
+        user_features=feature_names,
+        user_categories=tuple(categories),
         genres=tuple(sorted(genres)),
         title_tokens=tuple(sorted(frequent)),
     )

@@ -9,11 +9,11 @@ from training.config import ConfigError, TrainConfig, apply_overrides
 def test_overrides_reach_nested_fields_with_their_types():
     config = apply_overrides(TrainConfig(), [
         "seed=7", "gru4rec.loss=bpr-max", "retrieval.tower_widths=128,64", "retrieval.normalize=false",
-        "ranking.encoder.user_features=gender,age_bucket", "narm.dropout_context=0.3",
+        "ranking.encoder.use_age=false", "narm.dropout_context=0.3",
     ])
     assert config.seed == 7 and config.gru4rec.loss == "bpr-max"
     assert config.retrieval.tower_widths == (128, 64) and config.retrieval.normalize is False
-    assert config.ranking.encoder.user_features == ("gender", "age_bucket")
+    assert config.ranking.encoder.use_age is False and config.ranking.encoder.use_user_features is True
     assert config.narm.dropout_context == 0.3
     assert TrainConfig().gru4rec.loss == "cross-entropy"  # defaults untouched
 

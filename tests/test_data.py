@@ -18,7 +18,7 @@ from training.data import (
     load_sessions_csv,
     sessions_from_ratings,
 )
-from training.dataset import USER_COLUMNS, DataFormatError, RatingData
+from training.dataset import DataFormatError, RatingData
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DIGINETICA_HEADERS = (
@@ -112,7 +112,7 @@ def test_movielens_latest_reads_half_stars_quoted_titles_and_no_genres(tmp_path:
         "title": ["Toy Story (1995)", "American President, The (1995)"],
         "genres": [["Adventure", "Animation"], []],
     }
-    assert list(data.users.columns) == USER_COLUMNS and data.users.empty
+    assert list(data.users.columns) == ["user_id", "age"] and data.users.empty  # no user features
     assert data.rating_range == (0.5, 5.0)
     assert data.name == f"MovieLens {tmp_path.name}"  # no server path: the name reaches the manifest
 

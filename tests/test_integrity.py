@@ -69,7 +69,7 @@ def test_a_version_written_before_checksums_is_refused_with_a_hint(version):
     manifest = json.loads((version / fmt.MANIFEST).read_text())
     manifest["format_version"] = 2
     (version / fmt.MANIFEST).write_text(json.dumps(manifest))
-    _refused(version, "artifact format 2; this build reads 3 .train again")
+    _refused(version, f"artifact format 2; this build reads {fmt.FORMAT_VERSION} .train again")
 
 
 @pytest.mark.parametrize("listed", ["../outside.txt", "/etc/hostname", "a\\b"])

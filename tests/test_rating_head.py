@@ -13,7 +13,7 @@ from models.ranking import DeepRankingModel, MatrixFactorization, MFConfig, Rank
 from models.vocabulary import ItemFeatureTables
 
 N_USERS, N_ITEMS, RANGE = 12, 15, (1.0, 5.0)
-SIZES = {"users": N_USERS + 1, "items": N_ITEMS + 1, "genders": 3, "occupations": 4, "age_buckets": 8,
+SIZES = {"users": N_USERS + 1, "items": N_ITEMS + 1, "user_features": 2, "user_categories": 6, "age_buckets": 8,
          "genres": 5, "title_tokens": 9}
 
 
@@ -21,8 +21,7 @@ def _features(rng):
     users = np.arange(1, N_USERS + 1)
     return {
         "user": tf.constant(users, tf.int32),
-        "gender": tf.constant(rng.integers(0, 3, N_USERS), tf.int32),
-        "occupation": tf.constant(rng.integers(0, 4, N_USERS), tf.int32),
+        "categories": tf.constant(rng.integers(0, 6, (N_USERS, 2)), tf.int32),
         "age_bucket": tf.constant(rng.integers(0, 8, N_USERS), tf.int32),
         "recent_items": tf.constant(rng.integers(0, N_ITEMS + 1, (N_USERS, 6)), tf.int32),
         "recent_ratings": tf.constant(rng.integers(1, 6, (N_USERS, 6)), tf.float32),

@@ -107,7 +107,16 @@ def _raw_post(url: str, headers: bytes, body_chunks) -> tuple[bytes, int]:
                 break
             sent += len(chunk)
         connection.settimeout(30)
-        return connection.recv(65536), sent
+        answer = b""
+        while True:  # the answer may come in several packets; the server closes the connection after it
+            try:
+                part = connection.recv(65536)
+            except ConnectionResetError:
+                break
+            if not part:
+                break
+            answer += part
+        return answer, sent
 
 
 def test_an_oversized_body_is_refused_before_it_is_buffered(server):

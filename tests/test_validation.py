@@ -107,6 +107,8 @@ def test_item_and_user_metadata_files(tmp_path: Path) -> None:
     users = load_users_csv(write(tmp_path / "users.csv", "user_id,age,gender,occupation,zip\nu1,31,F,nurse,1\n"
                                                          "u2,,,,2\n"))
     assert users["user_id"].tolist() == ["u1", "u2"] and users["occupation"].tolist() == ["nurse", ""]
+    assert list(users.columns) == ["user_id", "age", "gender", "occupation", "zip"]  # every column a feature
+    assert users["zip"].tolist() == ["1", "2"]  # a category, even if it looks like a number
     assert users["age"].iloc[0] == 31 and pd.isna(users["age"].iloc[1])
     with pytest.raises(DataFormatError, match=r"users.csv:3: age 'old' is not a number"):
         load_users_csv(write(tmp_path / "users.csv", "user_id,age\nu1,3\nu2,old\n"))
@@ -122,6 +124,7 @@ def test_metadata_files_reach_the_loaded_data(tmp_path: Path) -> None:
                          users=str(tmp_path / "users.csv"))
     loaded, sessions, protocol = load_sources(config)
     assert loaded.items["title"].tolist() == ["First", "Second"] and loaded.users["gender"].tolist() == ["F"]
+    assert loaded.users["age"].isna().all()  # no age column: unknown
     assert protocol.kind == "user-sequences" and set(sessions.clicks["session_id"]) == {"u1", "u2"}
 
 
@@ -154,3 +157,27 @@ def test_rating_range_flag_is_checked(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_range(text)
     assert parse_range("0.5,5") == (0.5, 5.0)
+
+
+def test_any_user_feature_columns_reach_the_models_inputs():
+    import tensorflow as tf
+
+    from models.artifact_format import user_feature_arrays
+    from models.features import FeatureEncoder
+    from models.vocabulary import build_vocabularies
+    from training.examples import user_feature_frame
+
+    interactions = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "item_id": ["i1", "i1", "i2"],
+                                 "rating": [4.0, 3.0, 5.0], "timestamp": [1, 2, 3]})
+    users = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "age": [30.0, None, 50.0],
+                          "plan": ["gold", "free", ""], "country": ["fr", "de", "fr"]})
+    vocab = build_vocabularies(interactions, pd.DataFrame(columns=["item_id", "title", "genres"]), users)
+    assert vocab.user_features == ("plan", "country")
+    assert vocab.user_categories == ("country=de", "country=fr", "plan=free", "plan=gold")
+    frame = user_feature_frame(interactions, users, ("u1", "u2", "u3", "new"), history_length=5)
+    raw = user_feature_arrays(frame)
+    assert raw["categories"].tolist() == [["gold", "fr"], ["free", "de"], ["", "fr"], ["", ""]]
+    encoded = FeatureEncoder(vocab).users({name: tf.constant(values.tolist() if values.dtype == object else values)
+                                           for name, values in raw.items()})
+    # index = position in user_categories + 1; 0 for unknown ("" or a user the data has no row for)
+    assert encoded["categories"].numpy().tolist() == [[4, 2], [3, 1], [0, 2], [0, 0]]

@@ -30,7 +30,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--items", default=os.environ.get("RECSYS_ITEMS"), metavar="CSV",
                         help="item metadata: item_id,title[,genres] (genres joined by |)  [env RECSYS_ITEMS]")
     parser.add_argument("--users", default=os.environ.get("RECSYS_USERS"), metavar="CSV",
-                        help="user features: user_id[,age,gender,occupation]  [env RECSYS_USERS]")
+                        help="user features: user_id plus any columns (age in years; the others categories)"
+                             "  [env RECSYS_USERS]")
     parser.add_argument("--rating-range", type=_rating_range, metavar="LOW,HIGH",
                         help="the rating scale; rows outside it are refused and counted (default: the format's "
                              "own scale, else the narrowest usual one holding every rating)")

@@ -22,7 +22,7 @@ class TrainConfig:
     data: str = "synthetic"
     sessions: str = "auto"  # auto: the synthetic sessions for synthetic data, else from-data
     items: str = ""  # a CSV of item metadata (item_id,title,genres), replacing the data's own
-    users: str = ""  # a CSV of user features (user_id,age,gender,occupation), replacing the data's own
+    users: str = ""  # a CSV of user features (user_id plus any columns), replacing the data's own
     rating_range: tuple[float, ...] = ()  # the declared scale LOW,HIGH; empty: the format's own, else inferred
     duplicates: Literal["last", "mean"] = "last"  # repeated (user, item) ratings: the last by time, or the mean
     split: Literal["random", "temporal"] = "random"  # for data without a split of its own

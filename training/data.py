@@ -38,7 +38,7 @@ ML100K_GENRES = (
 _ANY = (-math.inf, math.inf)
 DEFAULT_CHECKS = DataChecks()
 _ITEM_DTYPES = {"item_id": str, "title": str, "genres": object}
-_USER_DTYPES = {"user_id": str, "age": "float64", "gender": str, "occupation": str}
+_USER_DTYPES = {"user_id": str, "age": "float64"}  # no user features
 _SEPARATOR_NAMES = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}
 _TOO_MANY_FIELDS = re.compile(r"Expected \d+ fields in line (\d+), saw \d+")
 
@@ -103,9 +103,7 @@ _ITEMS_CSV = _Schema(
     headers=(("item_id", "title", "genres"), ("item_id", "title", "categories"), ("item_id", "title")),
     required=("item_id",),
 )
-_USERS_CSV = _Schema(
-    ",", tuple(USER_COLUMNS), headers=(tuple(USER_COLUMNS), ("user_id",)), required=("user_id",),
-)
+_USERS_CSV = _Schema(",", ("user_id",), required=("user_id",))  # the columns are the file's own
 _DIGINETICA = _Schema(
     ";", _DIGINETICA_COLUMNS,
     headers=(("sessionId", "userId", "itemId", "timeframe", "eventdate"), _DIGINETICA_COLUMNS),
@@ -344,23 +342,26 @@ def load_items_csv(path: Path) -> pd.DataFrame:
 
 
 def load_users_csv(path: Path) -> pd.DataFrame:
-    """User features: header ``user_id[,age,gender,occupation]``; the models embed these three (age in
-    buckets); an empty field is unknown."""
+    """User features: a header with ``user_id`` and any feature columns. ``age`` (years) is bucketed into
+    age groups; every other column is a category (its values are labels, numbers included). An empty
+    field is unknown."""
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
-    header = _line_fields(path, 1, _USERS_CSV)
-    present = tuple(name for name in USER_COLUMNS if name in header)
-    frame = _read_delimited(path, replace(_USERS_CSV, columns=present, headers=(tuple(USER_COLUMNS), present)))
+    header = tuple(_line_fields(path, 1, _USERS_CSV))
+    if "user_id" not in header or len(set(header)) != len(header):
+        raise _fail(path, 1, f"expected a header with user_id and distinct feature names, found {','.join(header)!r}")
+    frame = _read_delimited(path, replace(_USERS_CSV, columns=header, headers=(header,)))
     _refuse_repeated_ids(frame, "user_id", path)
-    for name in USER_COLUMNS[1:]:
-        if name not in frame:
-            frame[name] = np.nan if name == "age" else ""
-    age = pd.to_numeric(frame["age"], errors="coerce")
-    if (age.isna() & frame["age"].notna()).any():
-        line = int((age.isna() & frame["age"].notna()).idxmax())
-        raise _fail(path, line, f"age {frame.at[line, 'age']!r} is not a number")
-    users = frame[USER_COLUMNS].assign(age=age.astype("float64")).fillna({"gender": "", "occupation": ""})
-    return users.reset_index(drop=True)
+    if "age" in frame:
+        age = pd.to_numeric(frame["age"], errors="coerce")
+        if (age.isna() & frame["age"].notna()).any():
+            line = int((age.isna() & frame["age"].notna()).idxmax())
+            raise _fail(path, line, f"age {frame.at[line, 'age']!r} is not a number")
+        frame["age"] = age.astype("float64")
+    else:
+        frame.insert(1, "age", np.nan)
+    categories = [column for column in frame if column not in ("user_id", "age")]
+    return frame.fillna(dict.fromkeys(categories, "")).reset_index(drop=True)
 
 
 def _refuse_repeated_ids(frame: pd.DataFrame, column: str, path: Path) -> None:

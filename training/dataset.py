@@ -26,8 +26,9 @@ class RatingData:
 
     interactions: ``user_id`` (str), ``item_id`` (str), ``rating`` (float), ``timestamp`` (int64, Unix s).
     items: one row per item: ``item_id`` (str), ``title`` (str), ``genres`` (list[str]); may be empty.
-    users: one row per user: ``user_id`` (str), ``age`` (float, NaN if unknown), ``gender`` and
-        ``occupation`` (str, "" if unknown); may be empty.
+    users: one row per user: ``user_id`` (str), ``age`` (float, NaN if unknown), then any categorical
+        feature columns (str, "" if unknown; MovieLens and the synthetic data have ``gender`` and
+        ``occupation``); may be empty.
     test_interactions: a split that ships with the data (ML-100K ``u1.test``); ``interactions`` is
         then its training part. None when the split is ours to make.
     rating_range: the smallest and largest rating the scale allows.

@@ -14,9 +14,15 @@ import pandas as pd
 import tensorflow as tf
 
 from models.artifact_format import user_feature_arrays
-from models.features import FeatureEncoder
-from models.vocabulary import ItemFeatureTables, Vocabularies, build_vocabularies, item_feature_tables
-from training.dataset import USER_COLUMNS, RatingData
+from models.features import FeatureEncoder, to_tensor
+from models.vocabulary import (
+    ItemFeatureTables,
+    Vocabularies,
+    build_vocabularies,
+    item_feature_tables,
+    user_feature_columns,
+)
+from training.dataset import RatingData
 from training.split import RatingSplit
 
 
@@ -24,7 +30,7 @@ from training.split import RatingSplit
 class UserView:
     """Users as seen from one body of interactions (index arrays have a zero row 0 for unknown users)."""
 
-    frame: pd.DataFrame  # user_id, age, gender, occupation, recent_items, recent_ratings; vocabulary order
+    frame: pd.DataFrame  # user_id, age, categorical features, recent_items, recent_ratings; vocabulary order
     indices: dict[str, np.ndarray]  # models.features.USER_INDEX_KEYS -> (n_users + 1, ...)
     seen: dict[int, np.ndarray]  # user index -> item indices to exclude from recommendations
 
@@ -53,16 +59,17 @@ class RatingContext:
 
 def user_feature_frame(interactions: pd.DataFrame, users: pd.DataFrame, user_ids: tuple[str, ...],
                        history_length: int) -> pd.DataFrame:
-    """One row per id in ``user_ids``: demographics (NaN / "" where unknown) and the user's latest
-    ``history_length`` items, oldest first."""
+    """One row per id in ``user_ids``: age and the categorical features (NaN / "" where unknown) and the
+    user's latest ``history_length`` items, oldest first."""
     ordered = interactions.sort_values(["user_id", "timestamp"], kind="stable").groupby("user_id", sort=False)
     recent = ordered["item_id"].agg(lambda items: items.iloc[-history_length:].tolist())
     recent_ratings = ordered["rating"].agg(lambda ratings: ratings.iloc[-history_length:].astype(float).tolist())
     frame = pd.DataFrame({"user_id": list(user_ids)})
-    demographics = users[USER_COLUMNS] if len(users) else pd.DataFrame(columns=USER_COLUMNS)
-    frame = frame.merge(demographics.drop_duplicates("user_id"), on="user_id", how="left")
+    features = users if "age" in users else users.assign(age=np.nan)
+    frame = frame.merge(features.drop_duplicates("user_id"), on="user_id", how="left")
     frame["age"] = frame["age"].astype(np.float32)
-    frame[["gender", "occupation"]] = frame[["gender", "occupation"]].fillna("").astype(str)
+    categories = list(user_feature_columns(frame))
+    frame[categories] = frame[categories].astype(object).where(frame[categories].notna(), "").astype(str)
     for column, values in (("recent_items", recent), ("recent_ratings", recent_ratings)):
         frame[column] = frame["user_id"].map(values).apply(lambda found: found if isinstance(found, list) else [])
     return frame
@@ -77,8 +84,7 @@ def _user_view(encoder: FeatureEncoder, interactions: pd.DataFrame, users: pd.Da
                history_length: int) -> UserView:
     frame = user_feature_frame(interactions, users, vocab.users, history_length)
     raw = user_feature_arrays(frame)
-    encoded = encoder.users({name: tf.constant(values.tolist() if values.dtype == object else values)
-                             for name, values in raw.items()})
+    encoded = encoder.users({name: to_tensor(values) for name, values in raw.items()})
     # Row 0 stands for unknown users: all features at their padding index.
     indices = {}
     for name, tensor in encoded.items():

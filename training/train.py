@@ -88,7 +88,8 @@ def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyw
         "serving": {"rating_range": list(ratings.rating_range), "history_length": config.history_length,
                     "rating_weight": rating.rating_weight, "retrieval_temperature": config.retrieval.temperature,
                     "session_model": served, "session_max_history": getattr(config, served).max_history,
-                    "embedding_dim": int(config.retrieval.tower_widths[-1])},
+                    "embedding_dim": int(config.retrieval.tower_widths[-1]),
+                    "user_features": list(rating.context.vocab.user_features)},
         "served": report["served"],
         "metrics": {task: report[task] for task in ("rating", "retrieval", "session")},
     }
