@@ -107,17 +107,28 @@ class ModelService:
         raise failure
 
 
+def _stored_manifests(root: Path) -> dict[str, dict | ArtifactError]:
+    """Every version directory in ``root``, newest ``created_at`` first, with its manifest or the reason
+    it has none that this build can read (those last)."""
+    found: dict[str, dict | ArtifactError] = {}
+    for name in fmt.list_versions(root):
+        try:
+            found[name] = fmt.read_manifest(root / name)
+        except ArtifactError as error:
+            found[name] = error
+
+    def newest(name: str) -> tuple:
+        manifest = found[name]
+        readable = isinstance(manifest, dict)
+        return readable, str(manifest.get("created_at", "")) if readable else "", name
+
+    return {name: found[name] for name in sorted(found, key=newest, reverse=True)}
+
+
 def newest_first(root: Path, exclude: str | None = None) -> list[str]:
     """Stored versions with a readable manifest, newest ``created_at`` first."""
-    created = {}
-    for name in fmt.list_versions(root):
-        if name == exclude:
-            continue
-        try:
-            created[name] = str(fmt.read_manifest(root / name).get("created_at", ""))
-        except ArtifactError:
-            continue
-    return sorted(created, key=lambda name: (created[name], name), reverse=True)
+    return [name for name, manifest in _stored_manifests(root).items()
+            if isinstance(manifest, dict) and name != exclude]
 
 
 def latest_or_none(root: Path) -> str | None:
@@ -142,18 +153,15 @@ def _headline(manifest: dict) -> dict[str, dict]:
 def stored_versions(root: Path, loaded: str | None, latest: str | None) -> list[dict]:
     """Every version directory in ``root`` as ``GET /models/versions`` lists it."""
     found = []
-    for name in fmt.list_versions(root):
+    for name, manifest in _stored_manifests(root).items():
         entry = {"version": name, "loaded": name == loaded, "latest": name == latest}
-        try:
-            manifest = fmt.read_manifest(root / name)
-        except ArtifactError as error:
-            found.append({**entry, "problem": str(error)})
+        if isinstance(manifest, ArtifactError):
+            found.append({**entry, "problem": str(manifest)})
             continue
         config = manifest.get("config", {})
         found.append({**entry, "created_at": manifest.get("created_at"), "data": config.get("data"),
                       "sessions": config.get("sessions"), "metrics": _headline(manifest)})
-    return sorted(found, key=lambda entry: (entry.get("problem") is None, entry.get("created_at") or "",
-                                            entry["version"]), reverse=True)
+    return found
 
 
 def public_manifest(manifest: dict) -> dict:

@@ -43,13 +43,12 @@ class FeatureEncoder(tf.Module):
         # Every categorical user feature in one table of "column=value" keys: any set of columns the data
         # has, one signature input (B, F) for all of them.
         self.category_table = lookup_table(vocab.user_categories)
-        self.category_prefixes = tf.constant([f"{name}=" for name in vocab.user_features] or [""], tf.string)
-        self.n_categories = len(vocab.user_features)
+        self.category_prefixes = tf.constant([f"{name}=" for name in vocab.user_features], tf.string)
         self.age_boundaries = tf.constant(AGE_BOUNDARIES, dtype=tf.float32)
 
     def categories(self, values: tf.Tensor) -> tf.Tensor:
         """(B, F) raw values, "" for unknown -> (B, F) indices, 0 for unknown or unseen values."""
-        keys = self.category_prefixes[tf.newaxis, : self.n_categories] + values
+        keys = self.category_prefixes[tf.newaxis, :] + values
         return tf.cast(self.category_table.lookup(keys), tf.int32)
 
     def items(self, item_ids: tf.Tensor) -> tf.Tensor:

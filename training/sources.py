@@ -19,7 +19,7 @@ from training.config import TrainConfig
 from training.dataset import RatingData, SessionData
 from training.sequences import SequenceProtocol
 from training.synthetic import generate
-from training.validation import DataChecks, on_catalog
+from training.validation import DataChecks, checked_range, on_catalog
 
 DATA_KINDS = ("synthetic", "ml-100k", "ml-latest", "ratings-csv")
 SESSION_KINDS = ("auto", "synthetic", "sessions-csv", "diginetica", "gru4rec", "from-data")
@@ -68,10 +68,13 @@ def check_specs(data_spec: str, sessions_spec: str) -> None:
 
 
 def _checks(config: TrainConfig) -> DataChecks:
-    declared = config.rating_range
-    if declared and (len(declared) != 2 or not declared[0] < declared[1]):
-        raise SpecError(f"rating range {','.join(map(str, declared))}: expected LOW,HIGH with LOW below HIGH")
-    return DataChecks(tuple(declared) if declared else None, config.duplicates)
+    if not config.rating_range:
+        return DataChecks(None, config.duplicates)
+    try:
+        declared = checked_range(config.rating_range, f"rating_range {','.join(map(str, config.rating_range))}")
+    except ValueError as error:
+        raise SpecError(str(error)) from None
+    return DataChecks(declared, config.duplicates)
 
 
 def _with_metadata(ratings: RatingData, config: TrainConfig) -> RatingData:

@@ -108,16 +108,23 @@ def check_clicks(frame: pd.DataFrame, file: str) -> tuple[pd.DataFrame, list[str
     return frame[~repeated], [note]
 
 
+def checked_range(values: tuple[float, ...], shown: str) -> tuple[float, float]:
+    """A declared rating scale as (LOW, HIGH); ValueError naming ``shown`` if it is not one."""
+    if len(values) != 2:
+        raise ValueError(f"{shown}: expected LOW,HIGH, as in 1,5")
+    low, high = values
+    if not low < high:
+        raise ValueError(f"{shown}: LOW must be below HIGH")
+    return float(low), float(high)
+
+
 def parse_range(text: str) -> tuple[float, float]:
     """``"1,5"`` -> (1.0, 5.0), for ``--rating-range``."""
-    parts = text.split(",")
     try:
-        low, high = (float(part) for part in parts)
+        values = tuple(float(part) for part in text.split(","))
     except ValueError:
-        raise ValueError(f"--rating-range {text!r}: expected LOW,HIGH, as in 1,5") from None
-    if not low < high:
-        raise ValueError(f"--rating-range {text!r}: LOW must be below HIGH")
-    return low, high
+        values = ()
+    return checked_range(values, f"--rating-range {text!r}")
 
 
 def on_catalog(sessions: SessionData, catalog: pd.Index) -> SessionData:
