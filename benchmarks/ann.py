@@ -11,7 +11,7 @@ two-tower model (784 items) have ~0.93, so the synthetic catalog is the less clu
 Recall depends on it: at ``--spread 0.15`` (nearest neighbour ~0.59) the shipped settings measured
 recall@100 0.989 / 0.934 / 0.922 at 10k / 100k / 1M items, against 0.998 / 0.995 / 0.987 at 0.1.
 
-The searcher is built by ``training.ann.build_searcher`` (the export's function, default settings, which
+The searcher is built by ``training.export.ann.build_searcher`` (the export's function, default settings, which
 are read back from the built searcher for the table) and queried as ``app/backend.py`` queries it:
 ``final_num_neighbors=100, pre_reorder_num_neighbors=max(100, 400)``. Recall@100 is the share of the exact
 top 100 (numpy: one matrix product and ``np.argpartition``) that ScaNN returns, averaged over queries.
@@ -45,7 +45,7 @@ if __name__ == "__main__":  # run as a command, not on import (tests): numpy rea
 import numpy as np  # noqa: E402
 
 from models.artifact_format import SCANN_REORDER  # noqa: E402
-from training.ann import build_searcher  # noqa: E402
+from training.export.ann import build_searcher  # noqa: E402
 
 K = 100
 SERVER_PRE_REORDER = SCANN_REORDER  # app/backend.py search: pre_reorder_num_neighbors=max(n, SCANN_REORDER)
@@ -243,7 +243,7 @@ def markdown_table(results: list[SizeResult]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="ScaNN (training.ann.build_searcher) versus exact search.")
+    parser = argparse.ArgumentParser(description="ScaNN (training.export.ann.build_searcher) versus exact search.")
     parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated catalog sizes")
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--queries", type=int, default=1000)

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-from training import data as loaders
 from training.config import TrainConfig, apply_overrides
-from training.examples import prepare_ratings
+from training.data import loaders as loaders
+from training.data.examples import prepare_ratings
+from training.data.sequences import SequenceProtocol
+from training.data.sources import DIGINETICA_PROTOCOL, USER_SEQUENCE_PROTOCOL
+from training.fit.rating_models import train_rating_models
 from training.pipeline import rating_stage, session_stage
-from training.rating_models import train_rating_models
-from training.sequences import SequenceProtocol
-from training.sources import DIGINETICA_PROTOCOL, USER_SEQUENCE_PROTOCOL
 
 # Measured by the author on this machine (November 2026), same protocols.
 PEERS: dict[str, dict[str, dict[str, float]]] = {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from training.synthetic import SyntheticConfig, generate
+from training.data.synthetic import SyntheticConfig, generate
 
 
 def main(folder: Path) -> None:

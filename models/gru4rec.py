@@ -5,7 +5,7 @@ One GRU layer reads the session's items one at a time; the score of item j after
 ``h_t . W_out[j] + b_out[j]``. With ``constrained_embedding`` the input embedding of an item is its
 output vector ``W_out[j]`` (the official default), so each item has one vector.
 
-Training (see ``training.fit_gru4rec``) scores each mini-batch row against the targets of all rows
+Training (see ``training.fit.gru4rec``) scores each mini-batch row against the targets of all rows
 (in-batch negatives) plus ``n_sample`` negatives shared by the whole mini-batch, drawn from
 popularity ** ``sample_alpha``. When ``n_sample`` is at least the number of items, sampling buys
 nothing: every item is scored instead (an exact softmax, and cheaper). Two losses, as in the official code:

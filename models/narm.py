@@ -4,7 +4,7 @@ A GRU reads the session's item embeddings. The global encoder is the last hidden
 encoder attends over all hidden states with weights alpha_j = v . sigmoid(A1 h_t + A2 h_j) (no
 softmax, as in the paper); the session representation c = [h_t ; sum_j alpha_j h_j] is decoded
 bilinearly against every item embedding: score_i = emb_i . (B c). Trained with cross-entropy over
-all items (``training.fit_narm``).
+all items (``training.fit.narm``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ import pytest
 from scann import scann_ops_pybind
 
 from benchmarks.ann import clustered_catalog, exact_top_k, neighbor_recall, searcher_settings
-from training.ann import build_searcher
+from training.export.ann import build_searcher
 
 
 def test_neighbor_recall_is_the_share_of_exact_neighbours_found():

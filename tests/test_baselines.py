@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from training import session_baselines
-from training.baselines import SparseRows, binary_gram, ease_scorer, item_knn_scorer
-from training.sequences import SequenceSet
-from training.session_baselines import cooccurrence_scorer, sknn_scorer, transition_scorer, vsknn_scorer
+from training.data.sequences import SequenceSet
+from training.evaluate import session_baselines
+from training.evaluate.baselines import SparseRows, binary_gram, ease_scorer, item_knn_scorer
+from training.evaluate.session_baselines import cooccurrence_scorer, sknn_scorer, transition_scorer, vsknn_scorer
 
 # Four users x four items: u1 {1, 2}, u2 {2, 3}, u3 {1, 3, 4}, u4 {1, 2, 4}; u4's repeated item 2 counts once.
 USERS = np.array([1, 1, 2, 2, 3, 3, 3, 4, 4, 4, 4])

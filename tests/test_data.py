@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from training.data import (
+from training.data.dataset import DataFormatError, RatingData
+from training.data.loaders import (
     ML100K_GENRES,
     load_diginetica,
     load_gru4rec,
@@ -18,7 +19,6 @@ from training.data import (
     load_sessions_csv,
     sessions_from_ratings,
 )
-from training.dataset import DataFormatError, RatingData
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DIGINETICA_HEADERS = (

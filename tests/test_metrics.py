@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from training.evaluate import (
+from training.data.sequences import NextItemEvents
+from training.evaluate.metrics import (
     conservative_ranks,
     evaluate_next_item,
     evaluate_retrieval,
@@ -15,7 +16,6 @@ from training.evaluate import (
     recall_at_k,
     top_k_indices,
 )
-from training.sequences import NextItemEvents
 
 
 def test_recall_counts_hits_over_all_relevant_items():

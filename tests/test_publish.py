@@ -14,7 +14,7 @@ from app.artifacts import load_catalog, resolve_version
 from models import artifact_format as fmt
 from tests.conftest import TINY_TRAINING
 from tests.versions import copy_version
-from training.publish import check_new_version, remove_leftovers, write_latest
+from training.export.publish import check_new_version, remove_leftovers, write_latest
 
 QUICK = [*TINY_TRAINING, "retrieval.epochs=1", "ranking.epochs=1", "mf.epochs=1", "gru4rec.epochs=1",
          "narm.epochs=1", "autorec.epochs=1"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from training import report as report_module
+from training.evaluate import report as report_module
 
 REPORT = {
     "version": "v1",

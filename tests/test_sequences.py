@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from training.dataset import SessionData
-from training.sequences import SequenceProtocol, split_sequences
+from training.data.dataset import SessionData
+from training.data.sequences import SequenceProtocol, split_sequences
 
 DAY = 86400.0
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from training.session_parallel import PopularitySampler, session_parallel_steps
+from training.fit.session_parallel import PopularitySampler, session_parallel_steps
 
 
 def _sessions(*sessions):

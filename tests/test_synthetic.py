@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.dataset import CLICK_COLUMNS, INTERACTION_COLUMNS, ITEM_COLUMNS, USER_COLUMNS
-from training.synthetic import GENRES, OCCUPATIONS, SyntheticConfig, generate
+from training.data.dataset import CLICK_COLUMNS, INTERACTION_COLUMNS, ITEM_COLUMNS, USER_COLUMNS
+from training.data.synthetic import GENRES, OCCUPATIONS, SyntheticConfig, generate
 
 TINY = SyntheticConfig(n_users=60, n_items=50, n_sessions=300, successor_pool=10)
 # Large enough for stable baselines (~12k ratings, ~13k clicks), small enough to generate in ~0.2 s.

@@ -12,8 +12,8 @@ import pytest
 
 from models import artifact_format as fmt
 from training.cli import main
-from training.gate import PublishRefused, check
-from training.publish import training_lock
+from training.evaluate.gate import PublishRefused, check
+from training.export.publish import training_lock
 
 TINY_EPOCHS = ["retrieval.epochs=3", "ranking.epochs=3", "mf.epochs=3", "gru4rec.epochs=2", "gru4rec.n_sample=64",
                "gru4rec.batch_size=32", "narm.epochs=1", "autorec.epochs=3"]

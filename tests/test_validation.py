@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from training.config import TrainConfig
-from training.data import load_items_csv, load_ratings_csv, load_sessions_csv, load_users_csv
-from training.dataset import DataFormatError, SessionData
-from training.sources import load_sources, resolve_sessions
-from training.validation import DataChecks, on_catalog, parse_range
+from training.data.dataset import DataFormatError, SessionData
+from training.data.loaders import load_items_csv, load_ratings_csv, load_sessions_csv, load_users_csv
+from training.data.sources import load_sources, resolve_sessions
+from training.data.validation import DataChecks, on_catalog, parse_range
 
 HEADER = "user_id,item_id,rating,timestamp\n"
 
@@ -165,7 +165,7 @@ def test_any_user_feature_columns_reach_the_models_inputs():
     from models.artifact_format import user_feature_arrays
     from models.features import FeatureEncoder
     from models.vocabulary import build_vocabularies
-    from training.examples import user_feature_frame
+    from training.data.examples import user_feature_frame
 
     interactions = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "item_id": ["i1", "i1", "i2"],
                                  "rating": [4.0, 3.0, 5.0], "timestamp": [1, 2, 3]})

@@ -14,7 +14,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from training.validation import parse_range
+from training.data.validation import parse_range
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -78,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries(args.log_level.upper() == "DEBUG")
     from models import artifact_format as fmt
     from training.config import ConfigError, TrainConfig, apply_overrides
-    from training.dataset import DataFormatError
-    from training.gate import PublishRefused
-    from training.sources import SpecError, check_specs
+    from training.data.dataset import DataFormatError
+    from training.data.sources import SpecError, check_specs
+    from training.evaluate.gate import PublishRefused
     from training.train import run
 
     given = {"data": args.data, "sessions": args.sessions, "items": args.items, "users": args.users,

@@ -14,7 +14,7 @@ from models.gru4rec import GRU4RecConfig
 from models.narm import NARMConfig
 from models.ranking import MFConfig, RankingConfig
 from models.retrieval import RetrievalConfig
-from training.synthetic import SyntheticConfig
+from training.data.synthetic import SyntheticConfig
 
 
 @dataclass(frozen=True)

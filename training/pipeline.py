@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from training.config import TrainConfig, as_json
-from training.dataset import RatingData, SessionData
-from training.evaluate import evaluate_retrieval
-from training.examples import RatingContext, prepare_ratings
-from training.fit import TrainingCurve
-from training.rating_models import Trained, train_rating_models, train_retrieval, tune_two_stage, two_stage_scorer
-from training.sequences import SequenceProtocol, SequenceSplit, split_sequences
-from training.session_models import SessionResult, train_session_models
-from training.split import RatingSplit, split_ratings
+from training.data.dataset import RatingData, SessionData
+from training.data.examples import RatingContext, prepare_ratings
+from training.data.sequences import SequenceProtocol, SequenceSplit, split_sequences
+from training.data.split import RatingSplit, split_ratings
+from training.evaluate.metrics import evaluate_retrieval
+from training.fit.loop import TrainingCurve
+from training.fit.rating_models import Trained, train_rating_models, train_retrieval, tune_two_stage, two_stage_scorer
+from training.fit.session_models import SessionResult, train_session_models
 
 log = logging.getLogger(__name__)
 RATING_ONLY_WEIGHT = 100.0  # a weight at which the predicted rating alone decides the order

@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 
 from models import artifact_format as fmt
-from training import gate
 from training.config import TrainConfig, as_json
-from training.publish import check_new_version, training_lock
-from training.sources import load_sources, public_spec, resolve_sessions
-from training.validation import on_catalog
+from training.data.sources import load_sources, public_spec, resolve_sessions
+from training.data.validation import on_catalog
+from training.evaluate import gate
+from training.export.publish import check_new_version, training_lock
 
 log = logging.getLogger("recsys.train")
 LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-recommenders", "scann", "numpy", "pandas")
@@ -42,9 +42,9 @@ def run(config: TrainConfig, artifacts: Path, version: str | None = None, publis
 
 def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyway: bool) -> Path:
     # Heavy imports here, not at module level, so `recsys-train --help` and bad arguments answer at once.
-    from training.export import ExportBundle, export_version, new_version_name
+    from training.evaluate.report import markdown, plot_metrics, plot_training_curves, summary
+    from training.export.artifact import ExportBundle, export_version, new_version_name
     from training.pipeline import rating_stage, session_stage
-    from training.report import markdown, plot_metrics, plot_training_curves, summary
 
     started = time.perf_counter()
     version = check_new_version(artifacts, version or new_version_name())  # before hours of training

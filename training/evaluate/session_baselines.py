@@ -1,4 +1,4 @@
-"""Non-neural next-item baselines with the history-scorer contract of ``training.evaluate``: right-padded
+"""Non-neural next-item baselines with the history-scorer contract of ``training.evaluate.metrics``: right-padded
 histories (B, L) of item indices in (oldest first, 0 = padding), scores of every item index out.
 
 Each is built from the training sequences (``SequenceSet``: sequences back to back in start-time order)
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.baselines import SparseRows, binary_gram
-from training.evaluate import HistoryScorer
-from training.sequences import SequenceSet
+from training.data.sequences import SequenceSet
+from training.evaluate.baselines import SparseRows, binary_gram
+from training.evaluate.metrics import HistoryScorer
 
 # Cells (query rows x training sessions, plus the index entries they touch) handled at once by the
 # session-kNN scorers: bounds their memory to a few hundred MB whatever the batch size.

@@ -22,8 +22,8 @@ from models.vocabulary import (
     item_feature_tables,
     user_feature_columns,
 )
-from training.dataset import RatingData
-from training.split import RatingSplit
+from training.data.dataset import RatingData
+from training.data.split import RatingSplit
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Write one immutable artifact version: the files the server reads, from the trained models
-(``training.publish`` makes it visible: staging, checksums, fsync, smoke test, LATEST)."""
+(``training.export.publish`` makes it visible: staging, checksums, fsync, smoke test, LATEST)."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ from models.narm import NARM
 from models.ranking import RatingModel
 from models.retrieval import TwoTowerModel
 from models.serving import QueryServing, RankingServing, SessionServing, save
-from training.ann import build_searcher
-from training.examples import RatingContext
-from training.publish import publish
-from training.rating_models import item_embeddings
-from training.sequences import SequenceSplit
+from training.data.examples import RatingContext
+from training.data.sequences import SequenceSplit
+from training.export.ann import build_searcher
+from training.export.publish import publish
+from training.fit.rating_models import item_embeddings
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def _write_files(directory: Path, bundle: ExportBundle) -> None:
 
 def export_version(root: Path, bundle: ExportBundle, manifest: dict[str, Any],
                    extra_files: dict[str, Any] | None = None, version: str | None = None) -> Path:
-    """Write ``root/<version>/`` and point ``root/LATEST`` at it (``training.publish``). ``manifest``
+    """Write ``root/<version>/`` and point ``root/LATEST`` at it (``training.export.publish``). ``manifest``
     gains the format version, the version name, the creation time and every file's checksum.
     ``extra_files`` maps a relative path to JSON-able content or to a callable that writes that path
     (reports, plots)."""

@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from training.dataset import RatingData
+from training.data.dataset import RatingData
 
 SplitMethod = Literal["random", "temporal"]
 

@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from training.dataset import SessionData
+from training.data.dataset import SessionData
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Loaders from the public data sets' files to the canonical form of ``training.dataset``.
+"""Loaders from the public data sets' files to the canonical form of ``training.data.dataset``.
 
 Every file goes through ``_read_delimited``: pandas' C parser with explicit dtypes, then vectorized checks.
 A ratings.csv of ml-25m's size (25 million rows) loads in 38 s with a 2.1 GB peak on two cores; reading
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training.dataset import (
+from training.data.dataset import (
     CLICK_COLUMNS,
     INTERACTION_COLUMNS,
     USER_COLUMNS,
@@ -28,7 +28,7 @@ from training.dataset import (
     RatingData,
     SessionData,
 )
-from training.validation import DataChecks, check_clicks, check_ratings
+from training.data.validation import DataChecks, check_clicks, check_ratings
 
 ML100K_GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
@@ -327,7 +327,7 @@ def load_movielens_latest(folder: Path, checks: DataChecks = DEFAULT_CHECKS) -> 
 def load_ratings_csv(path: Path, checks: DataChecks = DEFAULT_CHECKS) -> RatingData:
     """A CSV with header ``user_id,item_id,rating[,timestamp]`` (more columns are ignored; times as Unix
     seconds or ISO-8601; without them every rating gets 0). The rating scale is the declared one, else
-    the narrowest usual scale holding every rating (``training.validation``)."""
+    the narrowest usual scale holding every rating (``training.data.validation``)."""
     interactions, scale, notes = _ratings(path, _RATINGS_CSV, None, checks)
     items, users = _empty(_ITEM_DTYPES), _empty(_USER_DTYPES)
     return RatingData(f"Ratings CSV ({path.name})", interactions, items, users, scale, notes=tuple(notes))

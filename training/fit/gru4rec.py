@@ -9,14 +9,14 @@ import numpy as np
 import tensorflow as tf
 
 from models.gru4rec import GRU4Rec, GRU4RecConfig, bpr_max_loss, cross_entropy_loss
-from training.evaluate import HistoryScorer, evaluate_next_item
-from training.fit import TrainingCurve, run_epochs
-from training.sequences import SequenceSplit
-from training.session_parallel import PopularitySampler, session_parallel_steps
+from training.data.sequences import SequenceSplit
+from training.evaluate.metrics import HistoryScorer, evaluate_next_item
+from training.fit.loop import TrainingCurve, run_epochs
+from training.fit.session_parallel import PopularitySampler, session_parallel_steps
 
 
 def history_scorer(model: GRU4Rec) -> HistoryScorer:
-    """A ``training.evaluate`` history scorer over the model's compiled forward pass."""
+    """A ``training.evaluate.metrics`` history scorer over the model's compiled forward pass."""
     forward = tf.function(model.next_item_scores, input_signature=[tf.TensorSpec([None, None], tf.int32)])
 
     def score(histories: np.ndarray) -> np.ndarray:
@@ -29,7 +29,7 @@ def fit_gru4rec(split: SequenceSplit, validation: SequenceSplit, config: GRU4Rec
                 seed: int = 42) -> tuple[GRU4Rec, TrainingCurve]:
     """Train on ``validation.train`` and keep the epoch with the best validation recall@20.
 
-    Both splits share one vocabulary (``training.sequences.split_sequences``)."""
+    Both splits share one vocabulary (``training.data.sequences.split_sequences``)."""
     tf.random.set_seed(seed)
     model = GRU4Rec(split.n_items, config, seed=seed)
     # No initial accumulator, as the official Adagrad: Keras' default of 0.1 shrinks the first steps ~100x.

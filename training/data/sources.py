@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from training import data as loaders
 from training.config import TrainConfig
-from training.dataset import RatingData, SessionData
-from training.sequences import SequenceProtocol
-from training.synthetic import generate
-from training.validation import DataChecks, checked_range, on_catalog
+from training.data import loaders as loaders
+from training.data.dataset import RatingData, SessionData
+from training.data.sequences import SequenceProtocol
+from training.data.synthetic import generate
+from training.data.validation import DataChecks, checked_range, on_catalog
 
 DATA_KINDS = ("synthetic", "ml-100k", "ml-latest", "ratings-csv")
 SESSION_KINDS = ("auto", "synthetic", "sessions-csv", "diginetica", "gru4rec", "from-data")

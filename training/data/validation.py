@@ -12,7 +12,7 @@ from typing import Literal
 
 import pandas as pd
 
-from training.dataset import DataFormatError, SessionData
+from training.data.dataset import DataFormatError, SessionData
 
 # Scales seen in practice, narrowest first: the first that holds every rating is the inferred one.
 USUAL_SCALES: tuple[tuple[float, float], ...] = ((0.0, 1.0), (1.0, 5.0), (0.5, 5.0), (0.0, 5.0), (1.0, 10.0),

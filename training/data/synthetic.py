@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from training import dataset
+from training.data import dataset
 
 GENRE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Action", ("Fury", "Strike", "Bullet", "Mission", "Edge", "Force", "Fist", "Chase")),

@@ -1,8 +1,8 @@
-"""Non-neural baselines, each a scorer with the contract of ``training.evaluate``: a batch of user
+"""Non-neural baselines, each a scorer with the contract of ``training.evaluate.metrics``: a batch of user
 indices or histories in, scores of every item index (column 0 is padding) out.
 
 This module holds the retrieval baselines (popularity, item-kNN, EASE) and the sparse helpers that
-the session baselines in ``training.session_baselines`` share. Implicit feedback is binary: a user
+the session baselines in ``training.evaluate.session_baselines`` share. Implicit feedback is binary: a user
 who interacted with an item several times counts once. Item x item matrices are dense float32 (the
 EASE inverse is float64), so they suit catalogues up to about 20k items (1.6 GB at 20k).
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.evaluate import UserScorer
+from training.evaluate.metrics import UserScorer
 
 # Dense blocks (rows x columns) built at once while accumulating a gram matrix: 4M cells, 16 MB in float32.
 _BLOCK_CELLS = 1 << 22

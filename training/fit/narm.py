@@ -9,9 +9,9 @@ import numpy as np
 import tensorflow as tf
 
 from models.narm import NARM, NARMConfig
-from training.evaluate import HistoryScorer, evaluate_next_item
-from training.fit import TrainingCurve, fit_keras
-from training.sequences import SequenceSet, SequenceSplit
+from training.data.sequences import SequenceSet, SequenceSplit
+from training.evaluate.metrics import HistoryScorer, evaluate_next_item
+from training.fit.loop import TrainingCurve, fit_keras
 
 
 def prefix_examples(sequences: SequenceSet, length: int) -> tuple[np.ndarray, np.ndarray]:

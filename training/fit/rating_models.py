@@ -19,10 +19,10 @@ from models.autorec import AutoRecConfig, ItemAutoRec, ratings_matrix
 from models.ensemble import RatingEnsemble, fit_blend
 from models.ranking import DeepRankingModel, MatrixFactorization, MFConfig, RankingConfig, RatingModel
 from models.retrieval import RetrievalConfig, TwoTowerModel
-from training.baselines import ease_scorer, item_knn_scorer, popularity_scorer
-from training.evaluate import UserScorer, evaluate_retrieval, rating_metrics, top_k_indices
-from training.examples import RatingContext, UserView, interaction_dataset
-from training.fit import TrainingCurve, fit_keras
+from training.data.examples import RatingContext, UserView, interaction_dataset
+from training.evaluate.baselines import ease_scorer, item_knn_scorer, popularity_scorer
+from training.evaluate.metrics import UserScorer, evaluate_retrieval, rating_metrics, top_k_indices
+from training.fit.loop import TrainingCurve, fit_keras
 
 log = logging.getLogger(__name__)
 

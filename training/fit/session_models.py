@@ -8,13 +8,13 @@ from typing import Literal
 
 from models.gru4rec import GRU4Rec, GRU4RecConfig
 from models.narm import NARM, NARMConfig
-from training.baselines import popularity_scorer
-from training.evaluate import HistoryScorer, evaluate_next_item
-from training.fit import TrainingCurve
-from training.fit_gru4rec import fit_gru4rec, history_scorer
-from training.fit_narm import fit_narm, narm_scorer
-from training.sequences import SequenceSplit
-from training.session_baselines import cooccurrence_scorer, sknn_scorer, transition_scorer, vsknn_scorer
+from training.data.sequences import SequenceSplit
+from training.evaluate.baselines import popularity_scorer
+from training.evaluate.metrics import HistoryScorer, evaluate_next_item
+from training.evaluate.session_baselines import cooccurrence_scorer, sknn_scorer, transition_scorer, vsknn_scorer
+from training.fit.gru4rec import fit_gru4rec, history_scorer
+from training.fit.loop import TrainingCurve
+from training.fit.narm import fit_narm, narm_scorer
 
 SessionChoice = Literal["auto", "gru4rec", "narm"]
 

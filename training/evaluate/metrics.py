@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from training.sequences import NextItemEvents
+from training.data.sequences import NextItemEvents
 
 # Scores every item index (column 0 is padding) for a batch of users or histories: (B, n_items + 1).
 UserScorer = Callable[[np.ndarray], np.ndarray]
