@@ -69,7 +69,7 @@ class RatingModel(tfrs.Model):
     def item_state_size(self) -> int:
         raise NotImplementedError
 
-    def user_vector(self, features: Features) -> tf.Tensor:
+    def user_vector(self, features: Features, exclude_item: tf.Tensor | None = None) -> tf.Tensor:
         raise NotImplementedError
 
     def item_vector(self, items: tf.Tensor) -> tf.Tensor:
@@ -82,9 +82,10 @@ class RatingModel(tfrs.Model):
     def head(self) -> rating_head.Head:
         raise NotImplementedError
 
-    def user_state(self, features: Features) -> tf.Tensor:
-        """(B, state_size): the user's bias, then ``user_vector``."""
-        return tf.concat([self.user_bias(features["user"]), self.user_vector(features)], axis=-1)
+    def user_state(self, features: Features, exclude_item: tf.Tensor | None = None) -> tf.Tensor:
+        """(B, state_size): the user's bias, then ``user_vector``; ``exclude_item`` (B,) is left out of
+        the user's history (see ``compute_loss``)."""
+        return tf.concat([self.user_bias(features["user"]), self.user_vector(features, exclude_item)], axis=-1)
 
     def item_state(self, items: tf.Tensor) -> tf.Tensor:
         """(..., item_state_size): the item's bias, then ``item_vector``."""
@@ -99,7 +100,10 @@ class RatingModel(tfrs.Model):
         return self.score_items(self.user_state(features), features["item"], training)
 
     def compute_loss(self, features: Features, training: bool = False) -> tf.Tensor:
-        predictions = self(features, training=training)
+        # A training example's own item and rating are in the user's history; validation, test and
+        # serving never see their target there, so training must not either.
+        items = features["item"]
+        predictions = self.score_items(self.user_state(features, exclude_item=items), items, training)
         return self.task(labels=features["rating"], predictions=predictions, compute_metrics=not training)
 
 
@@ -131,7 +135,7 @@ class MatrixFactorization(RatingModel):
     def item_state_size(self) -> int:
         return 1 + self.config.dim
 
-    def user_vector(self, features: Features) -> tf.Tensor:
+    def user_vector(self, features: Features, exclude_item: tf.Tensor | None = None) -> tf.Tensor:
         return self.user_factors(features["user"])
 
     def item_vector(self, items: tf.Tensor) -> tf.Tensor:
@@ -162,8 +166,8 @@ class DeepRankingModel(RatingModel):
     def item_state_size(self) -> int:
         return 1 + self.item_encoder.output_size
 
-    def user_vector(self, features: Features) -> tf.Tensor:
-        return self.user_encoder(features)
+    def user_vector(self, features: Features, exclude_item: tf.Tensor | None = None) -> tf.Tensor:
+        return self.user_encoder(features, exclude_item=exclude_item)
 
     def item_vector(self, items: tf.Tensor) -> tf.Tensor:
         return self.item_encoder(items)

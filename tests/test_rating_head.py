@@ -80,3 +80,27 @@ def test_a_foreign_file_is_refused(tmp_path):
     np.savez(tmp_path / "head.npz", kind=np.array("transformer"))
     with pytest.raises(ValueError, match="unknown rating head kind"):
         rating_head.load(tmp_path / "head.npz")
+
+
+def test_a_training_example_never_sees_its_own_item_and_rating():
+    """The loss is computed as if the target were absent from the history, as it is at validation,
+    test and serving time; without the exclusion the model could read its label off its input."""
+    rng = np.random.default_rng(3)
+    model = _models(rng)["deep"]
+    features = _features(rng)
+    targets = features["recent_items"].numpy()[:, 0].copy()
+    targets[targets == 0] = 1
+    recent = features["recent_items"].numpy()
+    recent[:, 0] = targets  # every user's history holds the target
+    labels = rng.integers(1, 6, N_USERS).astype(np.float32)
+    with_target = {**features, "recent_items": tf.constant(recent), "item": tf.constant(targets, tf.int32),
+                   "rating": tf.constant(labels)}
+    without = {**with_target, "recent_items": tf.constant(np.where(recent == targets[:, None], 0, recent))}
+    model(with_target)
+    _randomize(model, rng)
+
+    leaked = model(with_target).numpy()  # what training saw before the fix
+    honest = model(without).numpy()
+    assert np.abs(leaked - honest).max() > 1e-3  # the history matters, so the check below can fail
+    model.compile()
+    assert float(model.compute_loss(with_target)) == pytest.approx(float(np.mean((honest - labels) ** 2)), rel=1e-4)
