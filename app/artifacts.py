@@ -15,6 +15,7 @@ import pandas as pd
 
 from models import artifact_format as fmt
 from models import checksums
+from models.selection import SeenItems
 
 
 @dataclass(frozen=True)
@@ -29,40 +30,12 @@ class Catalog:
     popularity: np.ndarray  # (n_items,) training interaction counts
     user_rows: dict[str, int]
     user_features: dict[str, np.ndarray]  # signature inputs, one row per user row
-    seen_indptr: np.ndarray
-    seen_indices: np.ndarray
+    seen: SeenItems  # user row -> item rows interacted with in training
     session_item_ids: np.ndarray
     session_item_rows: dict[str, int]
     session_popular_rows: np.ndarray
     session_popularity: np.ndarray
     rating_range: tuple[float, float]
-
-    seen_mask: np.ndarray | None  # (n_users, n_items) bool, when small enough (SEEN_MASK_MAX_CELLS)
-
-    @property
-    def seen_counts(self) -> np.ndarray:
-        return np.diff(self.seen_indptr)
-
-    def seen(self, user_row: int) -> np.ndarray:
-        return self.seen_indices[self.seen_indptr[user_row]:self.seen_indptr[user_row + 1]]
-
-    def is_seen(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-        """(B,) users and (B, n) items -> (B, n) bool: did the user interact with the item in training?"""
-        if self.seen_mask is not None:
-            return self.seen_mask[user_rows[:, np.newaxis], item_rows]
-        return np.stack([np.isin(items, self.seen(user)) for user, items in zip(user_rows, item_rows, strict=True)])
-
-
-SEEN_MASK_MAX_CELLS = 200_000_000  # a dense users x items bitmap up to 200 MB; CSR lookups above
-
-
-def _seen_mask(indptr: np.ndarray, indices: np.ndarray, n_items: int) -> np.ndarray | None:
-    n_users = len(indptr) - 1
-    if n_users * n_items > SEEN_MASK_MAX_CELLS:
-        return None
-    mask = np.zeros((n_users, n_items), dtype=bool)
-    mask[np.repeat(np.arange(n_users), np.diff(indptr)), indices] = True
-    return mask
 
 
 def _rows(ids: list[str]) -> dict[str, int]:
@@ -114,9 +87,7 @@ def load_catalog(version_dir: Path) -> Catalog:
         popularity=popularity,
         user_rows=_rows(users),
         user_features=fmt.user_feature_arrays(user_frame),
-        seen_indptr=seen_indptr,
-        seen_indices=seen_indices,
-        seen_mask=_seen_mask(seen_indptr, seen_indices, len(items)),
+        seen=SeenItems.from_csr(seen_indptr, seen_indices, len(items)),
         session_item_ids=np.array(session_items, dtype=object),
         session_item_rows=_rows(session_items),
         session_popular_rows=np.argsort(-session_popularity, kind="stable"),

@@ -1,7 +1,8 @@
-"""The serving pipeline in plain Python: embed -> retrieve -> exclude seen -> rank -> cut to k, with an
-explicit fallback to popular items. Each method serves a batch of requests with one call per model
-stage (see ``app.batching``); model math happens behind the ``Scorer`` protocol (``app.backend`` in
-production, a numpy fake in tests), on arrays of rows, never on vocabulary indices from outside.
+"""The serving pipeline in plain Python: the two-stage order of ``models.two_stage`` (the one the
+trainer evaluates) for known users, with an explicit fallback to popular items. Each method serves a
+batch of requests with one call per model stage (see ``app.batching``); model math happens behind
+the ``Scorer`` protocol (``app.backend`` in production, a numpy fake in tests), on arrays of rows,
+never on vocabulary indices from outside.
 """
 
 from __future__ import annotations
@@ -15,24 +16,14 @@ import numpy as np
 
 from app.artifacts import Catalog
 from app.timing import StageTimes
+from models.selection import top_columns
+from models.two_stage import CandidateScorer, TwoStage
 
 Strategy = Literal["personalized", "popular"]
 RatingPairs = list[tuple[str, str]]
 
 
-class Scorer(Protocol):
-    def query_embeddings(self, user_rows: np.ndarray) -> np.ndarray:
-        """(B,) user rows -> (B, d) query-tower embeddings."""
-
-    def search(self, queries: np.ndarray, n: int) -> np.ndarray:
-        """(B, d) queries -> (B, n) item rows, best first (approximate nearest neighbours)."""
-
-    def similarities(self, queries: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-        """(B, d) queries and (B, N) item rows -> (B, N) exact query . item embedding products."""
-
-    def rank(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-        """(B,) user rows and (B, N) item rows -> (B, N) predicted ratings."""
-
+class Scorer(CandidateScorer, Protocol):
     def session_scores(self, sessions: list[list[str]]) -> np.ndarray:
         """Known session item ids, oldest first -> (B, n_session_items) next-item scores."""
 
@@ -59,26 +50,15 @@ class Recommendation:
     unknown_items: list[str] | None = None
 
 
-def top_columns(scores: np.ndarray, k: int) -> np.ndarray:
-    """(B, n) -> (B, min(k, n)): each row's columns with the highest scores, best first, for the whole
-    batch in a few numpy calls; ties within the top k keep column order."""
-    k = min(k, scores.shape[1])
-    top = np.sort(np.argpartition(-scores, k - 1, axis=1)[:, :k], axis=1)
-    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(top, order, axis=1)
-
-
 class Recommender:
     def __init__(self, catalog: Catalog, scorer: Scorer, candidates: int = 100) -> None:
         self.catalog = catalog
         self.scorer = scorer
-        self.candidates = candidates
         serving = catalog.manifest["serving"]
         self.session_max_history = int(serving["session_max_history"])
-        # Final order of /recommend: retrieval logit + rating_weight x predicted rating, the weight
-        # chosen on validation by the trainer (ordering by rating alone ranks poorly; see report.md).
-        self.rating_weight = float(serving["rating_weight"])
-        self.temperature = float(serving["retrieval_temperature"])
+        self.two_stage = TwoStage(scorer, catalog.seen, catalog.popular_rows,
+                                  rating_weight=float(serving["rating_weight"]),
+                                  temperature=float(serving["retrieval_temperature"]), candidates=candidates)
         self.in_flight = 0  # requests accepted with this version and not yet answered (event loop only)
 
     @property
@@ -111,28 +91,6 @@ class Recommender:
         rows = self.catalog.popular_rows[:k]
         return Recommendation("popular", self._items(self.catalog.item_ids[rows], self.catalog.popularity[rows]))
 
-    def _unseen_candidates(self, user_rows: np.ndarray, retrieved: np.ndarray, wanted: int,
-                           ks: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(B, wanted) of each user's first ``wanted`` unseen retrieved items, and how many of each row
-        are real: rows that come up short (tiny catalogs, heavy users) are topped up with popular unseen
-        items to at least k, then padded."""
-        unseen = ~self.catalog.is_seen(user_rows, retrieved)  # (B, n)
-        keep = unseen & (np.cumsum(unseen, axis=1) <= wanted)
-        lengths = keep.sum(axis=1)
-        if (lengths == wanted).all():  # the usual case, without a Python loop
-            return retrieved[keep].reshape(len(user_rows), wanted), lengths
-        rows = []
-        for row, user in enumerate(user_rows):
-            candidates = retrieved[row][keep[row]]
-            if len(candidates) < ks[row]:
-                popular = self.catalog.popular_rows
-                extra = popular[~np.isin(popular, np.concatenate([self.catalog.seen(user), candidates]))]
-                candidates = np.concatenate([candidates, extra[: ks[row] - len(candidates)]])
-            rows.append(candidates)
-        lengths = np.array([len(candidates) for candidates in rows])
-        width = max(int(lengths.max()), 1)
-        return np.stack([np.pad(candidates, (0, width - len(candidates))) for candidates in rows]), lengths
-
     def recommend_batch(self, requests: Sequence[tuple[str, int]], times: StageTimes) -> list[Recommendation]:
         """(user_id, k) requests; known users get ranked ScaNN candidates, unknown users popular items."""
         catalog = self.catalog
@@ -143,30 +101,13 @@ class Recommender:
             if user not in catalog.user_rows:
                 results[position] = self.popular(k)
         if personal:
-            user_rows = np.array([row for _, row, _ in personal])
-            ks = [k for _, _, k in personal]
-            wanted = max(self.candidates, *ks)
-            # Ask ScaNN for enough neighbours that `wanted` remain after removing the seen ones.
-            n = min(len(catalog.item_ids), wanted + int(catalog.seen_counts[user_rows].max()))
-            with times.stage("embed"):
-                queries = self.scorer.query_embeddings(user_rows)
-            with times.stage("retrieve"):
-                retrieved = self.scorer.search(queries, n)
-            with times.stage("filter"):
-                matrix, lengths = self._unseen_candidates(user_rows, retrieved, wanted, ks)  # padding: scored, dropped
-            with times.stage("rank"):
-                ratings = self.scorer.rank(user_rows, matrix)
-                scores = self.scorer.similarities(queries, matrix) / self.temperature + self.rating_weight * ratings
-            with times.stage("select"):
-                scores[np.arange(scores.shape[1]) >= lengths[:, np.newaxis]] = -np.inf  # padding never wins
-                best = top_columns(scores, max(ks))
-                rows = np.take_along_axis(matrix, best, axis=1)
-                ids, scores, ratings = (catalog.item_ids[rows], np.take_along_axis(scores, best, axis=1),
-                                        np.take_along_axis(ratings, best, axis=1))
-                for j, (position, _, k) in enumerate(personal):
-                    k = min(k, int(lengths[j]))
-                    results[position] = Recommendation("personalized",
-                                                       self._items(ids[j, :k], scores[j, :k], ratings[j, :k]))
+            ranked = self.two_stage.recommend(np.array([row for _, row, _ in personal]), [k for _, _, k in personal],
+                                              stage=times.stage)
+            ids = catalog.item_ids[ranked.rows]
+            for j, (position, _, k) in enumerate(personal):
+                k = min(k, int(ranked.lengths[j]))
+                results[position] = Recommendation("personalized",
+                                                   self._items(ids[j, :k], ranked.scores[j, :k], ranked.ratings[j, :k]))
         return results
 
     def next_items_batch(self, requests: Sequence[tuple[list[str], int]], times: StageTimes) -> list[Recommendation]:

@@ -39,12 +39,12 @@ def exercise(recommender: Recommender, k: int = 10) -> dict[str, Any]:
     catalog = recommender.catalog
     times = StageTimes()
     user_ids = list(catalog.user_rows)  # in row order
-    user = user_ids[int(np.argmin(catalog.seen_counts))]  # the user with the most unseen items
+    user = user_ids[int(np.argmin(catalog.seen.counts))]  # the user with the most unseen items
     known, unknown = recommender.recommend_batch([(user, k), ("\x00smoke-test-unknown-user", k)], times)
     _check(known.strategy == "personalized", f"/recommend for known user {user!r} fell back to {known.strategy}")
     _check(unknown.strategy == "popular", "/recommend for an unknown user was not the popular fallback")
     _finite_items(known, "/recommend")
-    seen = set(catalog.item_ids[catalog.seen(catalog.user_rows[user])])
+    seen = set(catalog.item_ids[catalog.seen.of(catalog.user_rows[user])])
     _check(not seen & {item["item_id"] for item in known.items}, "/recommend offered an item the user has seen")
 
     [session] = recommender.next_items_batch([([str(catalog.session_item_ids[0])], k)], times)

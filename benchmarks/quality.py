@@ -83,7 +83,8 @@ def ml100k(path: Path, config: TrainConfig) -> dict[str, Any]:
     # The same split and models, the occupation column removed from the user features.
     without = prepare_ratings(replace(ratings, users=ratings.users.drop(columns="occupation")), outcome.split,
                               config.history_length)
-    occupation = train_rating_models(without, config.ranking, config.mf, None, ratings.rating_range, config.seed)
+    occupation = train_rating_models(without, config.ranking, config.mf, None, ratings.rating_range, config.seed,
+                                     config.refit)
     sequences = session_stage(loaders.sessions_from_ratings(ratings), USER_SEQUENCE_PROTOCOL, config)
     return {
         "ml100k_ratings": outcome.rating.metrics,

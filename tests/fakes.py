@@ -6,6 +6,7 @@ import numpy as np
 
 from app.artifacts import Catalog
 from app.recommender import Recommender
+from models.selection import SeenItems
 
 USERS = ["u1", "u2", "u3"]
 ITEMS = ["i1", "i2", "i3", "i4", "i5", "i6"]
@@ -14,7 +15,6 @@ SESSION_ITEMS = ["i1", "i2", "i3", "i4"]
 
 def fake_catalog(version: str = "v-test") -> Catalog:
     seen = {0: [0, 1], 1: [], 2: [2]}  # u1 saw i1 and i2; u3 saw i3
-    indptr = np.cumsum([0] + [len(seen[u]) for u in range(3)])
     popularity = np.array([50.0, 40.0, 30.0, 20.0, 10.0, 5.0], dtype=np.float32)
     session_popularity = np.array([3.0, 9.0, 1.0, 2.0], dtype=np.float32)
     return Catalog(
@@ -25,7 +25,7 @@ def fake_catalog(version: str = "v-test") -> Catalog:
         titles={item: f"Title {item}" for item in ITEMS[:-1]},  # i6 has no title
         popular_rows=np.argsort(-popularity, kind="stable"), popularity=popularity,
         user_rows={user: row for row, user in enumerate(USERS)}, user_features={},
-        seen_indptr=indptr, seen_indices=np.array([0, 1, 2]), seen_mask=None,
+        seen=SeenItems.from_lists([np.array(seen[user]) for user in range(3)], len(ITEMS)),
         session_item_ids=np.array(SESSION_ITEMS, dtype=object),
         session_item_rows={item: row for row, item in enumerate(SESSION_ITEMS)},
         session_popular_rows=np.argsort(-session_popularity, kind="stable"), session_popularity=session_popularity,

@@ -300,18 +300,3 @@ def test_missing_artifacts_are_reported_by_readyz(tmp_path):
         time.sleep(0.2)
         error = _error(client.get("/readyz"), 503, "not_ready")
         assert "no LATEST file" in error["details"]["reason"]
-
-
-def test_seen_lookup_agrees_between_the_bitmap_and_the_csr_path():
-    from dataclasses import replace
-
-    import numpy as np
-
-    from app.artifacts import _seen_mask
-    from tests.fakes import fake_catalog
-
-    csr = fake_catalog()
-    dense = replace(csr, seen_mask=_seen_mask(csr.seen_indptr, csr.seen_indices, len(csr.item_ids)))
-    users, items = np.array([0, 1, 2]), np.array([[0, 1, 2], [0, 1, 2], [2, 3, 0]])
-    expected = [[True, True, False], [False, False, False], [True, False, False]]
-    assert csr.is_seen(users, items).tolist() == expected == dense.is_seen(users, items).tolist()

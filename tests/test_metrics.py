@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from models.selection import SeenItems
 from training.data.sequences import NextItemEvents
 from training.evaluate.metrics import (
     conservative_ranks,
@@ -14,7 +15,6 @@ from training.evaluate.metrics import (
     next_item_metrics,
     rating_metrics,
     recall_at_k,
-    top_k_indices,
 )
 
 
@@ -48,18 +48,14 @@ def test_rating_metrics_clip_predictions_to_the_range():
     assert metrics["mae"] == pytest.approx(0.5)
 
 
-def test_top_k_indices_best_first_and_short_rows():
-    assert top_k_indices(np.array([[0.1, 0.7, 0.3]]), 2).tolist() == [[1, 2]]
-    assert top_k_indices(np.array([[0.1, 0.7]]), 5).tolist() == [[1, 0]]
-
-
 def test_evaluate_retrieval_excludes_seen_items_and_padding():
     scores = np.array([[9.0, 0.9, 0.8, 0.7, 0.1]])  # column 0 is padding and must never count
 
     def scorer(users):
         return np.repeat(scores, len(users), axis=0)
 
-    metrics = evaluate_retrieval(scorer, {1: {3}}, {1: np.array([1])}, ks=(1, 2), ndcg_k=2)
+    seen = SeenItems.from_lists([np.array([0])], n_columns=4)  # user row 0 (index 1) saw item row 0 (index 1)
+    metrics = evaluate_retrieval(scorer, {1: {3}}, seen, ks=(1, 2), ndcg_k=2)
     # item 1 is seen, so the ranking is 2, 3, 4: item 3 is second
     assert metrics["recall@1"] == 0.0
     assert metrics["recall@2"] == 1.0

@@ -8,6 +8,7 @@ import socket
 import httpx
 import pytest
 
+from app.config import Settings
 from models import artifact_format as fmt
 from tests.serving import ADMIN, resident_mib, running_server
 from tests.versions import copy_version, rewrite
@@ -24,7 +25,8 @@ def test_real_server_answers_every_endpoint(server):
         body = client.get("/recommend/u1", params={"k": 5}).json()
         assert body["strategy"] == "personalized" and len(body["items"]) == 5
         scores = [item["score"] for item in body["items"]]
-        assert scores == sorted(scores, reverse=True) and all(1.0 <= s <= 5.0 for s in scores)
+        assert scores == sorted(scores, reverse=True)
+        assert all(1.0 <= item["rating"] <= 5.0 for item in body["items"])  # the scale's, clipped
         assert all(item["title"] for item in body["items"])
 
         session = client.post("/session/next", json={"items": ["i1", "i2", "unknown"], "k": 7}).json()
@@ -42,6 +44,21 @@ def test_real_server_answers_every_endpoint(server):
         assert client.get("/models").json()["version"] == "tiny-1"
         assert client.get("/healthz").json()["status"] == "ok"
         assert "recsys_requests_total" in client.get("/metrics").text
+
+
+def test_served_recommendations_are_the_evaluated_ones(server, trained_version):
+    """/recommend answers with the two-stage order the trainer evaluated and reported (one
+    implementation, models.two_stage): the exporter writes the evaluated top 10 of a few users, from
+    the in-memory models with exact search; ScaNN re-scores every item exactly on a catalog this small."""
+    probes = json.loads((trained_version / fmt.PROBES).read_text())
+    assert len(fmt.read_vocab(trained_version / fmt.ITEM_VOCAB)) <= fmt.SCANN_REORDER
+    assert probes["recommend_candidates"] == Settings.model_fields["candidates"].default
+    assert len(probes["recommendations"]) == 3
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for user, expected in probes["recommendations"].items():
+            body = client.get(f"/recommend/{user}", params={"k": len(expected["item_ids"])}).json()
+            assert [item["item_id"] for item in body["items"]] == expected["item_ids"]
+            assert [item["score"] for item in body["items"]] == pytest.approx(expected["scores"], abs=1e-3)
 
 
 def test_a_version_the_model_process_refuses_leaves_the_old_one_serving(server, trained_version):

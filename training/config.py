@@ -28,6 +28,8 @@ class TrainConfig:
     split: Literal["random", "temporal"] = "random"  # for data without a split of its own
     seed: int = 42
     history_length: int = 200  # recent items per user fed to the query and ranking models
+    # After choosing epochs and settings on validation, retrain the served models on all training data.
+    refit: bool = True
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)
     mf: MFConfig = field(default_factory=MFConfig)

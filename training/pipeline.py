@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from training.config import TrainConfig, as_json
@@ -19,12 +19,12 @@ from training.data.examples import RatingContext, prepare_ratings
 from training.data.sequences import SequenceProtocol, SequenceSplit, split_sequences
 from training.data.split import RatingSplit, split_ratings
 from training.evaluate.metrics import evaluate_retrieval
+from training.evaluate.two_stage import RATING_ONLY_WEIGHT, as_user_scorer, served_order, tune_two_stage
 from training.fit.loop import TrainingCurve
-from training.fit.rating_models import Trained, train_rating_models, train_retrieval, tune_two_stage, two_stage_scorer
+from training.fit.rating_models import Trained, train_rating_models, train_retrieval
 from training.fit.session_models import SessionResult, train_session_models
 
 log = logging.getLogger(__name__)
-RATING_ONLY_WEIGHT = 100.0  # a weight at which the predicted rating alone decides the order
 
 
 @dataclass
@@ -68,18 +68,19 @@ def rating_stage(ratings: RatingData, config: TrainConfig) -> RatingOutcome:
     split = split_ratings(ratings, config.split, seed=config.seed)
     context = prepare_ratings(ratings, split, config.history_length)
     log.info("rating split %s", split.describe())
-    retrieval = train_retrieval(context, config.retrieval, config.seed)
+    retrieval = train_retrieval(context, config.retrieval, config.seed, config.refit)
     retrieval_seconds = time.perf_counter() - started
     rating = train_rating_models(context, config.ranking, config.mf, config.autorec if config.use_autorec else None,
-                                 ratings.rating_range, config.seed)
-    rating_weight, _ = tune_two_stage(context, retrieval.model, rating.model)
+                                 ratings.rating_range, config.seed, config.refit)
+    rating_weight, _ = tune_two_stage(context, retrieval.fitted, rating.fitted, ratings.rating_range)
     test_items, seen = context.held_out_items("test"), context.train_view.seen
-    two_stage = {two_stage_name(rating_weight): rating_weight,
-                 "two_stage (rating only)": RATING_ONLY_WEIGHT}
+    served = served_order(retrieval.model, rating.model, context.train_view, context.counts, ratings.rating_range,
+                          rating_weight)
+    two_stage = {two_stage_name(rating_weight): served,
+                 "two_stage (rating only)": replace(served, rating_weight=RATING_ONLY_WEIGHT)}
     retrieval.metrics = {"two_tower": retrieval.metrics.pop("two_tower"), **{
-        name: evaluate_retrieval(two_stage_scorer(retrieval.model, rating.model, context.train_view,
-                                                  len(context.vocab.items), weight), test_items, seen)
-        for name, weight in two_stage.items()}, **retrieval.metrics}
+        name: evaluate_retrieval(as_user_scorer(order), test_items, seen) for name, order in two_stage.items()},
+        **retrieval.metrics}
     seconds = {"retrieval_seconds": round(retrieval_seconds, 1),
                "rating_seconds": round(time.perf_counter() - started - retrieval_seconds, 1)}
     return RatingOutcome(split, context, retrieval, rating, rating_weight, seconds)
@@ -90,5 +91,6 @@ def session_stage(sessions: SessionData, protocol: SequenceProtocol, config: Tra
     split, validation = split_sequences(sessions, protocol)
     log.info("session events: train %d, validation %d, test %d", split.train.n_events, len(validation.test),
              len(split.test))
-    result = train_session_models(split, validation, config.gru4rec, config.narm, config.session_model, config.seed)
+    result = train_session_models(split, validation, config.gru4rec, config.narm, config.session_model, config.seed,
+                                  config.refit)
     return SessionOutcome(split, validation, protocol, result, round(time.perf_counter() - started, 1))

@@ -100,6 +100,7 @@ def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyw
     stage.begin("export, smoke test and publish")
     bundle = ExportBundle(context=rating.context, catalog=ratings.items, retrieval=rating.retrieval.model,
                           ranking=rating.rating.model, rating_range=ratings.rating_range,
+                          rating_weight=rating.rating_weight,
                           session_model=session.result.model, session_split=session.split)
     version_dir = export_version(artifacts, bundle, manifest, version=version, extra_files={
         fmt.REPORT_JSON: report,

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from models.artifact_format import user_feature_arrays
 from models.features import FeatureEncoder, to_tensor
+from models.selection import SeenItems, rows_of
 from models.vocabulary import (
     ItemFeatureTables,
     Vocabularies,
@@ -32,7 +33,7 @@ class UserView:
 
     frame: pd.DataFrame  # user_id, age, categorical features, recent_items, recent_ratings; vocabulary order
     indices: dict[str, np.ndarray]  # models.features.USER_INDEX_KEYS -> (n_users + 1, ...)
-    seen: dict[int, np.ndarray]  # user index -> item indices to exclude from recommendations
+    seen: SeenItems  # user row -> item rows interacted with (excluded from recommendations)
 
 
 @dataclass(frozen=True)
@@ -90,12 +91,11 @@ def _user_view(encoder: FeatureEncoder, interactions: pd.DataFrame, users: pd.Da
     for name, tensor in encoded.items():
         values = tensor.numpy()
         indices[name] = np.concatenate([np.zeros_like(values[:1]), values])
-    user_index, item_index = _index(interactions["user_id"], vocab.users), _index(interactions["item_id"], vocab.items)
-    order = np.argsort(user_index, kind="stable")
-    boundaries = np.flatnonzero(np.diff(user_index[order])) + 1
-    seen = {int(user_index[group[0]]): np.unique(item_index[group]) for group in np.split(order, boundaries)
-            if len(group)}
-    return UserView(frame=frame, indices=indices, seen=seen)
+    pairs = pd.DataFrame({"user": rows_of(_index(interactions["user_id"], vocab.users)),
+                          "item": rows_of(_index(interactions["item_id"], vocab.items))})
+    by_user = pairs[(pairs["user"] >= 0) & (pairs["item"] >= 0)].groupby("user")["item"].unique()
+    lists = [np.sort(by_user.get(row, np.zeros(0, np.int64))) for row in range(len(vocab.users))]
+    return UserView(frame=frame, indices=indices, seen=SeenItems.from_lists(lists, len(vocab.items)))
 
 
 def prepare_ratings(data: RatingData, split: RatingSplit, history_length: int = 50) -> RatingContext:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from models.selection import SeenItems, rows_of, top_columns
 from training.data.sequences import NextItemEvents
 
 # Scores every item index (column 0 is padding) for a batch of users or histories: (B, n_items + 1).
@@ -45,14 +46,6 @@ def ndcg_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
     return gains / ideal
 
 
-def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of each row's k highest scores, best first (all columns when there are fewer)."""
-    k = min(k, scores.shape[1])
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(top, order, axis=1)
-
-
 def conservative_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """1-based rank of each target in its row; items tied with the target rank ahead of it."""
     target_scores = scores[np.arange(len(targets)), targets][:, np.newaxis]
@@ -76,10 +69,10 @@ def evaluate_next_item(scorer: HistoryScorer, events: NextItemEvents, k: int = 2
     return {**next_item_metrics(ranks, k), "events": len(events)}
 
 
-def evaluate_retrieval(scorer: UserScorer, test_items: dict[int, set[int]], seen: dict[int, np.ndarray],
+def evaluate_retrieval(scorer: UserScorer, test_items: dict[int, set[int]], seen: SeenItems,
                        ks: Sequence[int] = (10, 100), ndcg_k: int = 10, batch_size: int = 256,
                        label: str | None = None) -> dict[str, float]:
-    """``test_items``: user index -> held-out item indices; ``seen``: user index -> items to exclude."""
+    """``test_items``: user index -> held-out item indices; ``seen``: user row -> item rows to exclude."""
     users = np.array(sorted(test_items), dtype=np.int32)
     depth = max(*ks, ndcg_k)
     sums = {**{f"recall@{k}": 0.0 for k in ks}, f"ndcg@{ndcg_k}": 0.0}
@@ -87,9 +80,8 @@ def evaluate_retrieval(scorer: UserScorer, test_items: dict[int, set[int]], seen
         batch = users[start:start + batch_size]
         scores = np.array(scorer(batch), dtype=np.float32)
         scores[:, 0] = -np.inf
-        for row, user in enumerate(batch):
-            scores[row, seen.get(int(user), [])] = -np.inf
-        ranked = top_k_indices(scores, depth)
+        seen.exclude(scores[:, 1:], rows_of(batch))  # a view: column j + 1 is item row j
+        ranked = top_columns(scores, depth)
         for row, user in enumerate(batch):
             relevant = test_items[int(user)]
             for k in ks:

@@ -21,9 +21,9 @@ from models.retrieval import TwoTowerModel
 from models.serving import QueryServing, RankingServing, SessionServing, save
 from training.data.examples import RatingContext
 from training.data.sequences import SequenceSplit
+from training.evaluate.two_stage import item_embeddings, served_order
 from training.export.ann import build_searcher
 from training.export.publish import publish
-from training.fit.rating_models import item_embeddings
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class ExportBundle:
     retrieval: TwoTowerModel
     ranking: RatingModel
     rating_range: tuple[float, float]
+    rating_weight: float  # of the two-stage order (models.two_stage)
     session_model: GRU4Rec | NARM
     session_split: SequenceSplit
 
@@ -45,15 +46,6 @@ def _write_json(path: Path, value: Any) -> None:
     path.write_text(json.dumps(value, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
 
 
-def _seen_csr(seen: dict[int, np.ndarray], n_users: int) -> tuple[np.ndarray, np.ndarray]:
-    """User row r (index r + 1) -> item rows, as CSR arrays."""
-    lists = [np.asarray(seen.get(user, []), dtype=np.int64) - 1 for user in range(1, n_users + 1)]
-    indptr = np.zeros(n_users + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(items) for items in lists])
-    indices = np.concatenate(lists).astype(np.int32) if lists else np.zeros(0, np.int32)
-    return indptr, indices
-
-
 def _catalog(items: pd.DataFrame, item_ids: tuple[str, ...]) -> pd.DataFrame:
     """Title and genres of every vocabulary item ("" and [] where the data has no metadata)."""
     known = items.drop_duplicates("item_id").set_index("item_id").reindex(list(item_ids))
@@ -64,9 +56,10 @@ def _catalog(items: pd.DataFrame, item_ids: tuple[str, ...]) -> pd.DataFrame:
     })
 
 
-def _probes(bundle: ExportBundle, n_users: int = 3, n_items: int = 5) -> dict[str, Any]:
+def _probes(bundle: ExportBundle, n_users: int = 3, n_items: int = 5, k: int = 10) -> dict[str, Any]:
     """Outputs of the in-memory models, computed from the training-side index encoding (not through the
-    export wrappers), for the server to reproduce from raw ids after loading."""
+    export wrappers), for the server to reproduce from raw ids after loading; ``recommendations`` are
+    the evaluated two-stage top ``k`` (exact search, the default candidate count) of the probe users."""
     import tensorflow as tf
 
     context = bundle.context
@@ -75,6 +68,9 @@ def _probes(bundle: ExportBundle, n_users: int = 3, n_items: int = 5) -> dict[st
     features = {name: tf.constant(values[user_rows + 1]) for name, values in context.train_view.indices.items()}
     query = bundle.retrieval.query_embedding(features).numpy()
     ratings = bundle.ranking({**features, "item": tf.constant(np.tile(item_rows + 1, (len(user_rows), 1)))}).numpy()
+    order = served_order(bundle.retrieval, bundle.ranking, context.train_view, context.counts, bundle.rating_range,
+                         bundle.rating_weight)
+    recommended = order.recommend(user_rows, [k] * len(user_rows))
     session = bundle.session_split.train.items[:3]
     session_scores = bundle.session_model.next_item_scores(tf.constant(session[np.newaxis, :]))[0, 1:].numpy()
     return {
@@ -82,6 +78,12 @@ def _probes(bundle: ExportBundle, n_users: int = 3, n_items: int = 5) -> dict[st
         "item_rows": item_rows.tolist(),
         "query_embeddings": query.tolist(),
         "ratings": np.clip(ratings, *bundle.rating_range).tolist(),
+        "recommendations": {
+            context.vocab.users[user]: {"item_ids": [context.vocab.items[row] for row in rows[:length].tolist()],
+                                        "scores": scores[:length].tolist()}
+            for user, rows, scores, length in zip(user_rows.tolist(), recommended.rows, recommended.scores,
+                                                  recommended.lengths.tolist(), strict=True)},
+        "recommend_candidates": order.candidates,
         "session_items": [bundle.session_split.item_ids[index - 1] for index in session.tolist()],
         "session_scores": session_scores[:50].tolist(),
     }
@@ -97,8 +99,7 @@ def _write_files(directory: Path, bundle: ExportBundle) -> None:
     context.train_view.frame.to_parquet(directory / fmt.USERS, index=False)
     np.save(directory / fmt.POPULARITY, context.counts[1:].astype(np.float32))
     np.save(directory / fmt.SESSION_POPULARITY, bundle.session_split.counts[1:].astype(np.float32))
-    indptr, indices = _seen_csr(context.train_view.seen, len(vocab.users))
-    np.savez(directory / fmt.SEEN, indptr=indptr, indices=indices)
+    np.savez(directory / fmt.SEEN, indptr=context.train_view.seen.indptr, indices=context.train_view.seen.indices)
 
     embeddings = item_embeddings(bundle.retrieval, len(vocab.items))[1:]
     np.save(directory / fmt.ITEM_EMBEDDINGS, embeddings.astype(np.float32))

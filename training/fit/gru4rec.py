@@ -4,14 +4,15 @@ cross-entropy or BPR-max loss (see ``models.gru4rec``), Adagrad as in the offici
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 
 from models.gru4rec import GRU4Rec, GRU4RecConfig, bpr_max_loss, cross_entropy_loss
-from training.data.sequences import SequenceSplit
+from training.data.sequences import SequenceSet, SequenceSplit
 from training.evaluate.metrics import HistoryScorer, evaluate_next_item
-from training.fit.loop import TrainingCurve, run_epochs
+from training.fit.loop import TrainingCurve, refit_epochs, run_epochs
 from training.fit.session_parallel import PopularitySampler, session_parallel_steps
 
 
@@ -25,24 +26,21 @@ def history_scorer(model: GRU4Rec) -> HistoryScorer:
     return score
 
 
-def fit_gru4rec(split: SequenceSplit, validation: SequenceSplit, config: GRU4RecConfig,
-                seed: int = 42) -> tuple[GRU4Rec, TrainingCurve]:
-    """Train on ``validation.train`` and keep the epoch with the best validation recall@20.
-
-    Both splits share one vocabulary (``training.data.sequences.split_sequences``)."""
+def _gru4rec_epochs(sequences: SequenceSet, counts: np.ndarray, n_items: int, config: GRU4RecConfig,
+                    seed: int) -> tuple[GRU4Rec, Callable[[], float]]:
+    """A fresh model and the function that trains it for one epoch over ``sequences``."""
     tf.random.set_seed(seed)
-    model = GRU4Rec(split.n_items, config, seed=seed)
+    model = GRU4Rec(n_items, config, seed=seed)
     # No initial accumulator, as the official Adagrad: Keras' default of 0.1 shrinks the first steps ~100x.
     optimizer = tf.keras.optimizers.Adagrad(learning_rate=config.learning_rate, initial_accumulator_value=0.0,
                                             epsilon=1e-6)
-    counts = validation.counts
     sampler = PopularitySampler(counts, config.sample_alpha, np.random.default_rng(seed))
     # log Q of in-batch targets is their popularity, of shared samples popularity ** alpha (official code).
     log_popularity = np.log(np.maximum(counts, 1.0)).astype(np.float32)
     log_sampled = np.log(np.maximum(sampler.probabilities, 1e-12)).astype(np.float32)
     variables = model.trainable_variables
-    score_all_items = config.n_sample >= split.n_items
-    all_items = tf.range(1, split.n_items + 1, dtype=tf.int32)
+    score_all_items = config.n_sample >= n_items
+    all_items = tf.range(1, n_items + 1, dtype=tf.int32)
     n_sample = 0 if score_all_items else config.n_sample
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)] * 3 + [tf.TensorSpec([None, None], tf.float32)])
@@ -69,7 +67,7 @@ def fit_gru4rec(split: SequenceSplit, validation: SequenceSplit, config: GRU4Rec
     def train_epoch() -> float:
         hidden = np.zeros((config.batch_size, config.hidden_size), dtype=np.float32)
         total, steps = 0.0, 0
-        for step in session_parallel_steps(validation.train.items, validation.train.offsets, config.batch_size):
+        for step in session_parallel_steps(sequences.items, sequences.offsets, config.batch_size):
             hidden = hidden[step.keep]
             hidden[step.reset] = 0.0
             loss, new_hidden = train_step(step.inputs, step.targets, sampler.sample(n_sample), hidden)
@@ -78,6 +76,16 @@ def fit_gru4rec(split: SequenceSplit, validation: SequenceSplit, config: GRU4Rec
             steps += 1
         return total / max(steps, 1)
 
+    return model, train_epoch
+
+
+def fit_gru4rec(split: SequenceSplit, validation: SequenceSplit, config: GRU4RecConfig, seed: int = 42,
+                refit: bool = True) -> tuple[GRU4Rec, TrainingCurve]:
+    """Train on ``validation.train`` and keep the epoch with the best validation recall@20; with
+    ``refit``, return a fresh model trained on all of ``split.train`` for that many epochs instead.
+
+    Both splits share one vocabulary (``training.data.sequences.split_sequences``)."""
+    model, train_epoch = _gru4rec_epochs(validation.train, validation.counts, split.n_items, config, seed)
     validation_scorer = history_scorer(model)
 
     def validate() -> float:
@@ -85,8 +93,12 @@ def fit_gru4rec(split: SequenceSplit, validation: SequenceSplit, config: GRU4Rec
 
     curve = TrainingCurve(model="gru4rec", metric="recall@20", higher_is_better=True)
     started = time.perf_counter()
+    variables = model.trainable_variables
     run_epochs(curve, config.epochs, config.patience, train_epoch, validate,
                get_weights=lambda: [variable.numpy() for variable in variables],
                set_weights=lambda weights: [v.assign(w) for v, w in zip(variables, weights, strict=True)])
     curve.seconds = time.perf_counter() - started
+    if refit:
+        model, train_epoch = _gru4rec_epochs(split.train, split.counts, split.n_items, config, seed)
+        refit_epochs(curve, train_epoch)
     return model, curve

@@ -29,6 +29,7 @@ class TrainingCurve:
     validation: list[float] = field(default_factory=list)
     best_epoch: int = 0
     seconds: float = 0.0
+    refit_seconds: float = 0.0  # retraining on all training data for best_epoch epochs (0: not refitted)
 
     def record(self, loss: float, value: float) -> bool:
         """Add one epoch; True when it is the best so far."""
@@ -49,7 +50,8 @@ class TrainingCurve:
 
     def as_dict(self) -> dict[str, object]:
         return {"metric": self.metric, "loss": self.loss, "validation": self.validation,
-                "best_epoch": self.best_epoch, "seconds": round(self.seconds, 2)}
+                "best_epoch": self.best_epoch, "seconds": round(self.seconds, 2),
+                "refit_seconds": round(self.refit_seconds, 2)}
 
 
 def run_epochs(curve: TrainingCurve, epochs: int, patience: int, train_epoch: Callable[[], float],
@@ -80,12 +82,28 @@ def run_epochs(curve: TrainingCurve, epochs: int, patience: int, train_epoch: Ca
     return curve
 
 
+def refit_epochs(curve: TrainingCurve, train_epoch: Callable[[], float]) -> None:
+    """Retrain a fresh model on all training data (fit + validation) for the epochs that validation
+    chose (``curve.best_epoch``): the served model then learns from every interaction it can, and
+    nothing is left to validate it on, so no epoch is judged here."""
+    started = time.perf_counter()
+    epochs = max(curve.best_epoch, 1)
+    for epoch in tqdm(range(epochs), desc=f"refit {curve.model}", unit="epoch", disable=None):
+        loss = train_epoch()
+        log.info("%s refit on all training data, epoch %d/%d: loss %.4f (%.0f s)", curve.model, epoch + 1, epochs,
+                 loss, time.perf_counter() - started)
+    curve.refit_seconds = time.perf_counter() - started
+
+
+def keras_epoch(model: tf.keras.Model, dataset: tf.data.Dataset) -> Callable[[], float]:
+    def train_epoch() -> float:
+        return model.fit(dataset, epochs=1, verbose=0).history["loss"][-1]
+
+    return train_epoch
+
+
 def fit_keras(model: tf.keras.Model, dataset: tf.data.Dataset, curve: TrainingCurve, epochs: int, patience: int,
               validate: Callable[[], float]) -> TrainingCurve:
     """``run_epochs`` for a compiled Keras model, one ``fit`` call per epoch."""
-
-    def train_epoch() -> float:
-        history = model.fit(dataset, epochs=1, verbose=0)
-        return history.history["loss"][-1]
-
-    return run_epochs(curve, epochs, patience, train_epoch, validate, model.get_weights, model.set_weights)
+    return run_epochs(curve, epochs, patience, keras_epoch(model, dataset), validate, model.get_weights,
+                      model.set_weights)

@@ -11,7 +11,7 @@ import tensorflow as tf
 from models.narm import NARM, NARMConfig
 from training.data.sequences import SequenceSet, SequenceSplit
 from training.evaluate.metrics import HistoryScorer, evaluate_next_item
-from training.fit.loop import TrainingCurve, fit_keras
+from training.fit.loop import TrainingCurve, fit_keras, keras_epoch, refit_epochs
 
 
 def prefix_examples(sequences: SequenceSet, length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -39,21 +39,30 @@ def narm_scorer(model: NARM) -> HistoryScorer:
     return score
 
 
-def fit_narm(split: SequenceSplit, validation: SequenceSplit, config: NARMConfig,
-             seed: int = 42) -> tuple[NARM, TrainingCurve]:
-    """Train on ``validation.train`` and keep the epoch with the best validation recall@20."""
+def _narm_epochs(sequences: SequenceSet, n_items: int, config: NARMConfig, seed: int) -> tuple[NARM, tf.data.Dataset]:
     tf.keras.utils.set_random_seed(seed)
-    model = NARM(split.n_items, config)
+    model = NARM(n_items, config)
     model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate),
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    histories, targets = prefix_examples(validation.train, config.train_length)
+    histories, targets = prefix_examples(sequences, config.train_length)
     dataset = (tf.data.Dataset.from_tensor_slices((histories, targets))
                .shuffle(len(targets), seed=seed, reshuffle_each_iteration=True)
                .batch(config.batch_size).prefetch(2))
+    return model, dataset
+
+
+def fit_narm(split: SequenceSplit, validation: SequenceSplit, config: NARMConfig, seed: int = 42,
+             refit: bool = True) -> tuple[NARM, TrainingCurve]:
+    """Train on ``validation.train`` and keep the epoch with the best validation recall@20; with
+    ``refit``, return a fresh model trained on all of ``split.train`` for that many epochs instead."""
+    model, dataset = _narm_epochs(validation.train, split.n_items, config, seed)
     scorer = narm_scorer(model)
     curve = TrainingCurve(model="narm", metric="recall@20", higher_is_better=True)
     started = time.perf_counter()
     fit_keras(model, dataset, curve, config.epochs, config.patience,
               lambda: evaluate_next_item(scorer, validation.test)["recall@20"])
     curve.seconds = time.perf_counter() - started
+    if refit:
+        model, dataset = _narm_epochs(split.train, split.n_items, config, seed)
+        refit_epochs(curve, keras_epoch(model, dataset))
     return model, curve

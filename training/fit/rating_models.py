@@ -1,13 +1,16 @@
-"""Fit and evaluate the models trained on rating data: two-tower retrieval, deep ranking, MF.
+"""Fit and evaluate the models trained on rating data: two-tower retrieval, deep ranking, MF, I-AutoRec.
 
-Each ``train_*`` function fits on the ``fit`` part with early stopping on the validation part and
-returns the model, its test metrics beside its baselines, and its training curve.
+Each ``train_*`` function fits on the ``fit`` part with early stopping on the validation part; with
+``refit`` it then trains a fresh model on the whole training part (fit + validation) for the epochs
+validation chose, which is the model served and tested. It returns both models, the served model's
+test metrics beside its baselines, and the training curves.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,22 +24,19 @@ from models.ranking import DeepRankingModel, MatrixFactorization, MFConfig, Rank
 from models.retrieval import RetrievalConfig, TwoTowerModel
 from training.data.examples import RatingContext, UserView, interaction_dataset
 from training.evaluate.baselines import ease_scorer, item_knn_scorer, popularity_scorer
-from training.evaluate.metrics import UserScorer, evaluate_retrieval, rating_metrics, top_k_indices
-from training.fit.loop import TrainingCurve, fit_keras
+from training.evaluate.metrics import UserScorer, evaluate_retrieval, rating_metrics
+from training.evaluate.two_stage import item_embeddings
+from training.fit.loop import TrainingCurve, fit_keras, keras_epoch, refit_epochs
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Trained:
-    model: Any
+    model: Any  # the served model: refitted on the training part, or the fitted one without refit
+    fitted: Any  # fitted on the fit part: what choices on validation data are made with
     metrics: dict[str, dict[str, float]]  # model name -> test metrics (the model and its baselines)
     curves: list[TrainingCurve]
-
-
-def item_embeddings(model: TwoTowerModel, n_items: int) -> np.ndarray:
-    """(n_items + 1, d) candidate embeddings; row 0 is the padding index."""
-    return model.candidate_embedding(tf.range(n_items + 1, dtype=tf.int32)).numpy()
 
 
 def two_tower_scorer(model: TwoTowerModel, view: UserView, n_items: int) -> UserScorer:
@@ -49,71 +49,46 @@ def two_tower_scorer(model: TwoTowerModel, view: UserView, n_items: int) -> User
     return score
 
 
-# Weights of the predicted rating in the final order of GET /recommend (see two_stage_scorer).
-RATING_WEIGHTS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0)
-
-
-def two_stage_scorer(retrieval: TwoTowerModel, ranking: RatingModel, view: UserView, n_items: int,
-                     rating_weight: float, candidates: int = 100) -> UserScorer:
-    """What GET /recommend serves: the two-tower's top ``candidates`` unseen items, ordered by
-    retrieval logit (similarity / temperature) + ``rating_weight`` x predicted rating; every other item
-    scores -inf. Ordering by predicted rating alone ranks what a user would rate highly *if* they
-    watched it, not what they will pick, so the weight is chosen on validation (``tune_two_stage``)."""
-    retrieval_scores = two_tower_scorer(retrieval, view, n_items)
-
-    def score(users: np.ndarray) -> np.ndarray:
-        scores = retrieval_scores(users)
-        scores[:, 0] = -np.inf
-        for row, user in enumerate(users):
-            scores[row, view.seen.get(int(user), [])] = -np.inf
-        top = top_k_indices(scores, candidates)  # (B, C)
-        features = {name: tf.constant(values[users]) for name, values in view.indices.items()}
-        ratings = ranking({**features, "item": tf.constant(top, tf.int32)}).numpy()
-        logits = np.take_along_axis(scores, top, axis=1) / retrieval.config.temperature
-        served = np.full_like(scores, -np.inf)
-        np.put_along_axis(served, top, logits + rating_weight * ratings, axis=1)
-        return served
-
-    return score
-
-
-def tune_two_stage(context: RatingContext, retrieval: TwoTowerModel, ranking: RatingModel,
-                   candidates: int = 100) -> tuple[float, dict[float, float]]:
-    """The rating weight with the best validation ndcg@10 (models fitted on the fit part)."""
-    validation_items = context.held_out_items("validation")
-    by_weight = {}
-    for weight in RATING_WEIGHTS:
-        scorer = two_stage_scorer(retrieval, ranking, context.fit_view, len(context.vocab.items), weight, candidates)
-        by_weight[weight] = evaluate_retrieval(scorer, validation_items, context.fit_view.seen)["ndcg@10"]
-    best = max(by_weight, key=by_weight.get)
-    log.info("two-stage rating weight %s chosen on validation (ndcg@10 by weight: %s)", best,
-             {weight: round(float(value), 4) for weight, value in by_weight.items()})
-    return best, by_weight
-
-
-def train_retrieval(context: RatingContext, config: RetrievalConfig, seed: int = 42) -> Trained:
+def _refit_keras(build: Callable[[], tf.keras.Model], learning_rate: float, dataset: tf.data.Dataset,
+                 curve: TrainingCurve, seed: int) -> tf.keras.Model:
     tf.keras.utils.set_random_seed(seed)
-    model = TwoTowerModel(context.sizes, context.item_tables, config)
-    model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
+    model = build()
+    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate))
+    refit_epochs(curve, keras_epoch(model, dataset))
+    return model
+
+
+def train_retrieval(context: RatingContext, config: RetrievalConfig, seed: int = 42, refit: bool = True) -> Trained:
+    def build() -> TwoTowerModel:
+        return TwoTowerModel(context.sizes, context.item_tables, config)
+
+    tf.keras.utils.set_random_seed(seed)
+    fitted = build()
+    fitted.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
     dataset = interaction_dataset(context.fit_view, context.frames["fit"], config.batch_size, seed, context.counts)
     validation_items = context.held_out_items("validation")
     n_items = len(context.vocab.items)
 
     def validate() -> float:
-        scorer = two_tower_scorer(model, context.fit_view, n_items)
+        scorer = two_tower_scorer(fitted, context.fit_view, n_items)
         return evaluate_retrieval(scorer, validation_items, context.fit_view.seen, ks=(10,))["recall@10"]
 
     curve = TrainingCurve(model="two_tower", metric="recall@10", higher_is_better=True)
     started = time.perf_counter()
-    fit_keras(model, dataset, curve, config.epochs, config.patience, validate)
+    fit_keras(fitted, dataset, curve, config.epochs, config.patience, validate)
     curve.seconds = time.perf_counter() - started
+    model = fitted
+    if refit:
+        everything = interaction_dataset(context.train_view, context.frames["train"], config.batch_size, seed,
+                                         context.counts)
+        model = _refit_keras(build, config.learning_rate, everything, curve, seed)
 
     test_items, seen = context.held_out_items("test"), context.train_view.seen
     metrics = {"two_tower": evaluate_retrieval(two_tower_scorer(model, context.train_view, n_items), test_items,
                                                seen, label="evaluate two_tower")}
     for name, scorer in retrieval_baselines(context).items():
         metrics[name] = evaluate_retrieval(scorer, test_items, seen, label=f"evaluate {name}")
-    return Trained(model=model, metrics=metrics, curves=[curve])
+    return Trained(model=model, fitted=fitted, metrics=metrics, curves=[curve])
 
 
 def retrieval_baselines(context: RatingContext, ease_l2_grid: tuple[float, ...] = (50, 100, 200, 500, 1000, 2000),
@@ -150,21 +125,31 @@ def _known(frame):
     return frame[(frame["user_index"] > 0) & (frame["item_index"] > 0)]
 
 
-def _fit_rating_model(model: RatingModel, name: str, context: RatingContext, rating_range: tuple[float, float],
-                      learning_rate: float, batch_size: int, epochs: int, patience: int, seed: int) -> TrainingCurve:
-    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate))
-    dataset = interaction_dataset(context.fit_view, context.frames["fit"], batch_size, seed)
+def _fit_member(name: str, build: Callable[[str], Any], dataset: Callable[[str], tf.data.Dataset], learning_rate: float,
+                epochs: int, patience: int, context: RatingContext, rating_range: tuple[float, float], seed: int,
+                refit: bool) -> tuple[Any, Any, TrainingCurve]:
+    """(fitted, served, curve) for one rating model; ``build(part)`` and ``dataset(part)`` give a fresh
+    model and its training batches for the "fit" or the whole "train" part."""
+    tf.keras.utils.set_random_seed(seed)
+    fitted = build("fit")
+    fitted.compile(optimizer=tf.keras.optimizers.Adam(learning_rate))
     validation = _known(context.frames["validation"])
 
     def validate() -> float:
-        predictions = predict_ratings(model, context.fit_view, validation)
+        if isinstance(fitted, ItemAutoRec):
+            fitted.refresh_codes()  # the item codes follow the encoder
+        predictions = predict_ratings(fitted, context.fit_view, validation)
         return rating_metrics(predictions, validation["rating"].to_numpy(), rating_range)["rmse"]
 
     curve = TrainingCurve(model=name, metric="rmse", higher_is_better=False)
     started = time.perf_counter()
-    fit_keras(model, dataset, curve, epochs, patience, validate)
+    fit_keras(fitted, dataset("fit"), curve, epochs, patience, validate)
     curve.seconds = time.perf_counter() - started
-    return curve
+    served = _refit_keras(lambda: build("train"), learning_rate, dataset("train"), curve, seed) if refit else fitted
+    for model in (fitted, served):
+        if isinstance(model, ItemAutoRec):
+            model.refresh_codes()
+    return fitted, served, curve
 
 
 def evaluate_rating_model(model: RatingModel, context: RatingContext,
@@ -178,29 +163,6 @@ def evaluate_rating_model(model: RatingModel, context: RatingContext,
     return {**rating_metrics(predictions, test["rating"].to_numpy(), rating_range), "ratings": len(test)}
 
 
-def _fit_autorec(context: RatingContext, config: AutoRecConfig, rating_range: tuple[float, float],
-                 seed: int) -> tuple[ItemAutoRec, TrainingCurve]:
-    n_users, n_items = len(context.vocab.users), len(context.vocab.items)
-    model = ItemAutoRec(_ratings_matrix(context, "fit"), config)
-    model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
-    items = tf.data.Dataset.from_tensor_slices({"item": np.arange(1, n_items + 1, dtype=np.int32)})
-    dataset = items.shuffle(n_items, seed=seed, reshuffle_each_iteration=True).batch(config.batch_size)
-    validation = _known(context.frames["validation"])
-
-    def validate() -> float:
-        model.refresh_codes()
-        predictions = predict_ratings(model, context.fit_view, validation)
-        return rating_metrics(predictions, validation["rating"].to_numpy(), rating_range)["rmse"]
-
-    curve = TrainingCurve(model="autorec", metric="rmse", higher_is_better=False)
-    started = time.perf_counter()
-    fit_keras(model, dataset, curve, config.epochs, config.patience, validate)
-    model.refresh_codes()
-    curve.seconds = time.perf_counter() - started
-    log.info("autorec over %d users x %d items", n_users, n_items)
-    return model, curve
-
-
 def _ratings_matrix(context: RatingContext, part: str) -> np.ndarray:
     frame = _known(context.frames[part])
     return ratings_matrix(frame["user_index"].to_numpy(), frame["item_index"].to_numpy(), frame["rating"].to_numpy(),
@@ -209,34 +171,46 @@ def _ratings_matrix(context: RatingContext, part: str) -> np.ndarray:
 
 def train_rating_models(context: RatingContext, ranking_config: RankingConfig, mf_config: MFConfig,
                         autorec_config: AutoRecConfig | None, rating_range: tuple[float, float],
-                        seed: int = 42) -> Trained:
+                        seed: int = 42, refit: bool = True) -> Trained:
     """The served rating model: a blend of the deep ranking model, MF with biases and I-AutoRec (when
-    ``autorec_config`` is given and the catalog is small enough), weighted on validation. Its baselines:
-    each member alone and the global mean."""
-    tf.keras.utils.set_random_seed(seed)
-    deep = DeepRankingModel(context.sizes, context.item_tables, context.mean_rating, ranking_config)
-    members: dict[str, RatingModel | ItemAutoRec] = {"deep": deep}
-    curves = [_fit_rating_model(deep, "deep", context, rating_range, ranking_config.learning_rate,
-                                ranking_config.batch_size, ranking_config.epochs, ranking_config.patience, seed)]
-    mf = MatrixFactorization(context.sizes, context.mean_rating, mf_config)
-    members["mf"] = mf
-    curves.append(_fit_rating_model(mf, "mf", context, rating_range, mf_config.learning_rate, mf_config.batch_size,
-                                    mf_config.epochs, mf_config.patience, seed))
-    cells = (len(context.vocab.users) + 1) * (len(context.vocab.items) + 1)
+    ``autorec_config`` is given and the catalog is small enough), weighted on validation predictions of
+    the fitted members and applied to the refitted ones. Its baselines: each member alone and the
+    global mean."""
+    views = {"fit": context.fit_view, "train": context.train_view}
+
+    def interactions(batch_size: int) -> Callable[[str], tf.data.Dataset]:
+        return lambda part: interaction_dataset(views[part], context.frames[part], batch_size, seed)
+
+    specs: dict[str, tuple[Callable[[str], Any], Callable[[str], tf.data.Dataset], Any]] = {
+        "deep": (lambda part: DeepRankingModel(context.sizes, context.item_tables, context.mean_rating, ranking_config),
+                 interactions(ranking_config.batch_size), ranking_config),
+        "mf": (lambda part: MatrixFactorization(context.sizes, context.mean_rating, mf_config),
+               interactions(mf_config.batch_size), mf_config),
+    }
+    n_items = len(context.vocab.items)
+    cells = (len(context.vocab.users) + 1) * (n_items + 1)
     if autorec_config is not None and cells <= AUTOREC_MAX_CELLS:
-        members["autorec"], curve = _fit_autorec(context, autorec_config, rating_range, seed)
+        items = tf.data.Dataset.from_tensor_slices({"item": np.arange(1, n_items + 1, dtype=np.int32)})
+        by_item = items.shuffle(n_items, seed=seed, reshuffle_each_iteration=True).batch(autorec_config.batch_size)
+        specs["autorec"] = (lambda part: ItemAutoRec(_ratings_matrix(context, part), autorec_config),
+                            lambda part: by_item, autorec_config)
+    fitted, served, curves = {}, {}, []
+    for name, (build, dataset, config) in specs.items():
+        fitted[name], served[name], curve = _fit_member(name, build, dataset, config.learning_rate, config.epochs,
+                                                        config.patience, context, rating_range, seed, refit)
         curves.append(curve)
     validation = _known(context.frames["validation"])
-    weights = fit_blend({name: predict_ratings(model, context.fit_view, validation) for name, model in members.items()},
+    weights = fit_blend({name: predict_ratings(model, context.fit_view, validation) for name, model in fitted.items()},
                         validation["rating"].to_numpy(), rating_range)
     log.info("rating blend fitted on validation: intercept %.3f, %s", weights[0],
-             {name: round(float(weight), 3) for name, weight in zip(members, weights[1:], strict=True)})
-    if "autorec" in members:
-        members["autorec"].use_ratings(_ratings_matrix(context, "train"))  # test and serving read all training ratings
-    ensemble = RatingEnsemble(members, weights, rating_range)
+             {name: round(float(weight), 3) for name, weight in zip(fitted, weights[1:], strict=True)})
+    if "autorec" in served and not refit:
+        served["autorec"].use_ratings(_ratings_matrix(context, "train"))  # test and serving read all training ratings
+    ensemble = RatingEnsemble(served, weights, rating_range)
     test_ratings = context.frames["test"]["rating"].to_numpy()
     metrics = {"ranking": evaluate_rating_model(ensemble, context, rating_range)}
-    metrics.update({name: evaluate_rating_model(model, context, rating_range) for name, model in members.items()})
+    metrics.update({name: evaluate_rating_model(model, context, rating_range) for name, model in served.items()})
     metrics["global_mean"] = {**rating_metrics(np.full(len(test_ratings), context.mean_rating), test_ratings,
                                                rating_range), "ratings": len(test_ratings)}
-    return Trained(model=ensemble, metrics=metrics, curves=curves)
+    return Trained(model=ensemble, fitted=RatingEnsemble(fitted, weights, rating_range) if refit else ensemble,
+                   metrics=metrics, curves=curves)

@@ -39,9 +39,12 @@ def baseline_scorers(split: SequenceSplit) -> dict[str, HistoryScorer]:
 
 
 def train_session_models(split: SequenceSplit, validation: SequenceSplit, gru4rec_config: GRU4RecConfig,
-                         narm_config: NARMConfig, serve: SessionChoice = "auto", seed: int = 42) -> SessionResult:
-    gru4rec, gru4rec_curve = fit_gru4rec(split, validation, gru4rec_config, seed)
-    narm, narm_curve = fit_narm(split, validation, narm_config, seed)
+                         narm_config: NARMConfig, serve: SessionChoice = "auto", seed: int = 42,
+                         refit: bool = True) -> SessionResult:
+    """Both models are chosen and compared on validation as fitted there (the curves' best values),
+    then refitted on the whole training part for their chosen epochs (``refit``) and tested."""
+    gru4rec, gru4rec_curve = fit_gru4rec(split, validation, gru4rec_config, seed, refit)
+    narm, narm_curve = fit_narm(split, validation, narm_config, seed, refit)
     trained = {"gru4rec": (gru4rec, history_scorer(gru4rec), gru4rec_curve),
                "narm": (narm, narm_scorer(narm), narm_curve)}
     if serve == "auto":  # chosen on validation, like every other choice

@@ -1,0 +1,89 @@
+"""Choosing items for a batch of users, in numpy: one implementation, shared by the trainer's evaluation
+and the server, of the vocabulary-index <-> row shift, top-k selection and the items a user has seen.
+
+Vocabulary indices (what the models embed) start at 1; index 0 is padding and unknown ids. Exported
+arrays and the server's rows have no padding: row r is index r + 1.
+
+This module imports numpy only: the serving path must not need TensorFlow for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+PADDING_INDEX = 0
+MASK_MAX_CELLS = 200_000_000  # a dense users x items bitmap up to 200 MB; CSR lookups above
+
+
+def rows_of(indices: np.ndarray) -> np.ndarray:
+    """Vocabulary indices (>= 1) -> rows of exported arrays."""
+    return np.asarray(indices) - 1
+
+
+def indices_of(rows: np.ndarray) -> np.ndarray:
+    """Rows of exported arrays -> vocabulary indices."""
+    return np.asarray(rows) + 1
+
+
+def top_columns(scores: np.ndarray, k: int) -> np.ndarray:
+    """(B, n) -> (B, min(k, n)): each row's columns with the highest scores, best first, for the whole
+    batch in a few numpy calls; ties keep column order."""
+    k = min(k, scores.shape[1])
+    if k == 0:
+        return np.zeros((len(scores), 0), dtype=np.int64)
+    top = np.sort(np.argpartition(-scores, k - 1, axis=1)[:, :k], axis=1)
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1)
+
+
+@dataclass(frozen=True)
+class SeenItems:
+    """The columns (items) each row (user) has interacted with, as CSR arrays, with a dense bitmap
+    beside them when it is small enough (``MASK_MAX_CELLS``) for vectorized lookups."""
+
+    indptr: np.ndarray  # (n_rows + 1,) int64
+    indices: np.ndarray  # (nnz,) column numbers
+    n_columns: int
+    mask: np.ndarray | None = None  # (n_rows, n_columns) bool
+
+    @classmethod
+    def from_csr(cls, indptr: np.ndarray, indices: np.ndarray, n_columns: int) -> SeenItems:
+        n_rows = len(indptr) - 1
+        mask = None
+        if n_rows * n_columns <= MASK_MAX_CELLS:
+            mask = np.zeros((n_rows, n_columns), dtype=bool)
+            mask[np.repeat(np.arange(n_rows), np.diff(indptr)), indices] = True
+        return cls(indptr, indices, n_columns, mask)
+
+    @classmethod
+    def from_lists(cls, lists: Sequence[np.ndarray], n_columns: int) -> SeenItems:
+        """Row r's columns are ``lists[r]``."""
+        indptr = np.zeros(len(lists) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(columns) for columns in lists])
+        indices = (np.concatenate([np.asarray(columns, np.int64) for columns in lists]).astype(np.int32)
+                   if len(lists) else np.zeros(0, np.int32))
+        return cls.from_csr(indptr, indices, n_columns)
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    def of(self, row: int) -> np.ndarray:
+        return self.indices[self.indptr[row]:self.indptr[row + 1]]
+
+    def contains(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """(B,) rows and (B, n) columns -> (B, n) bool: has the row seen the column?"""
+        if self.mask is not None:
+            return self.mask[rows[:, np.newaxis], columns]
+        return np.stack([np.isin(items, self.of(row)) for row, items in zip(rows, columns, strict=True)])
+
+    def exclude(self, scores: np.ndarray, rows: np.ndarray) -> None:
+        """Set each row's seen columns of a (B, n_columns) score matrix to -inf, in place."""
+        if self.mask is not None:
+            scores[self.mask[rows]] = -np.inf
+            return
+        for position, row in enumerate(rows):
+            scores[position, self.of(int(row))] = -np.inf

@@ -1,0 +1,110 @@
+"""The order GET /recommend serves, in numpy: retrieve -> drop seen items -> rank -> cut to k.
+
+One implementation, run by the server (``app.recommender``, with ScaNN and the exported rating head
+behind ``CandidateScorer``) and by the trainer when it tunes the rating weight and evaluates the
+served order (``training.evaluate.two_stage``, exact search over the in-memory models), so that what
+is measured is what is served. A user's score for candidate i is
+
+    score = <query, item_i> / temperature + rating_weight x predicted rating (clipped to the scale)
+
+over the first ``candidates`` unseen retrieved items. Ordering by predicted rating alone ranks what a
+user would rate highly *if* they saw it, not what they will pick; the trainer chooses the weight on
+validation data.
+
+This module imports numpy only: the serving path must not need TensorFlow for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from models.selection import SeenItems, top_columns
+
+Stage = Callable[[str], AbstractContextManager]  # names a step, for timing
+
+
+def _untimed(name: str) -> AbstractContextManager:
+    return nullcontext()
+
+
+class CandidateScorer(Protocol):
+    def query_embeddings(self, user_rows: np.ndarray) -> np.ndarray:
+        """(B,) user rows -> (B, d) query-tower embeddings."""
+
+    def search(self, queries: np.ndarray, n: int) -> np.ndarray:
+        """(B, d) queries -> (B, n) item rows, best first (nearest neighbours by dot product)."""
+
+    def similarities(self, queries: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+        """(B, d) queries and (B, N) item rows -> (B, N) exact query . item embedding products."""
+
+    def rank(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+        """(B,) user rows and (B, N) item rows -> (B, N) predicted ratings, clipped to the scale."""
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """Per user, the chosen item rows best first with their scores and predicted ratings; row j has
+    ``lengths[j]`` real entries, the rest is padding."""
+
+    rows: np.ndarray  # (B, K)
+    scores: np.ndarray  # (B, K)
+    ratings: np.ndarray  # (B, K)
+    lengths: np.ndarray  # (B,)
+
+
+@dataclass(frozen=True)
+class TwoStage:
+    scorer: CandidateScorer
+    seen: SeenItems  # user row -> item rows
+    popular_rows: np.ndarray  # item rows, most popular first: tops up users with too few candidates
+    rating_weight: float
+    temperature: float
+    candidates: int = 100
+
+    def recommend(self, user_rows: np.ndarray, ks: list[int], stage: Stage = _untimed) -> Ranked:
+        """The best ``ks[j]`` unseen items for user row ``user_rows[j]``."""
+        wanted = max(self.candidates, *ks)
+        n_items = self.seen.n_columns
+        # Ask for enough neighbours that `wanted` remain after removing the seen ones.
+        n = min(n_items, wanted + int(self.seen.counts[user_rows].max()))
+        with stage("embed"):
+            queries = self.scorer.query_embeddings(user_rows)
+        with stage("retrieve"):
+            retrieved = self.scorer.search(queries, n)
+        with stage("filter"):
+            matrix, lengths = self._unseen_candidates(user_rows, retrieved, wanted, ks)
+        with stage("rank"):
+            ratings = self.scorer.rank(user_rows, matrix)
+            scores = self.scorer.similarities(queries, matrix) / self.temperature + self.rating_weight * ratings
+        with stage("select"):
+            scores[np.arange(scores.shape[1]) >= lengths[:, np.newaxis]] = -np.inf  # padding never wins
+            best = top_columns(scores, max(ks))
+            return Ranked(np.take_along_axis(matrix, best, axis=1), np.take_along_axis(scores, best, axis=1),
+                          np.take_along_axis(ratings, best, axis=1), np.minimum(lengths, max(ks)))
+
+    def _unseen_candidates(self, user_rows: np.ndarray, retrieved: np.ndarray, wanted: int,
+                           ks: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(B, width) of each user's first ``wanted`` unseen retrieved items, and how many of each row
+        are real: rows that come up short (tiny catalogs, heavy users) are topped up with popular unseen
+        items to at least k, then padded."""
+        unseen = ~self.seen.contains(user_rows, retrieved)  # (B, n)
+        keep = unseen & (np.cumsum(unseen, axis=1) <= wanted)
+        lengths = keep.sum(axis=1)
+        if (lengths == wanted).all():  # the usual case, without a Python loop
+            return retrieved[keep].reshape(len(user_rows), wanted), lengths
+        rows = []
+        for position, user in enumerate(user_rows):
+            candidates = retrieved[position][keep[position]]
+            if len(candidates) < ks[position]:
+                extra = self.popular_rows[~np.isin(self.popular_rows,
+                                                   np.concatenate([self.seen.of(int(user)), candidates]))]
+                candidates = np.concatenate([candidates, extra[: ks[position] - len(candidates)]])
+            rows.append(candidates)
+        lengths = np.array([len(candidates) for candidates in rows])
+        width = max(int(lengths.max()), 1)
+        return np.stack([np.pad(candidates, (0, width - len(candidates))) for candidates in rows]), lengths

@@ -1,0 +1,38 @@
+"""Top-k selection and seen-item lookups: the numpy steps the trainer's evaluation and the server share."""
+
+import numpy as np
+
+from models.selection import SeenItems, indices_of, rows_of, top_columns
+
+
+def test_top_columns_best_first_short_rows_and_ties_in_column_order():
+    assert top_columns(np.array([[0.1, 0.7, 0.3]]), 2).tolist() == [[1, 2]]
+    assert top_columns(np.array([[0.1, 0.7]]), 5).tolist() == [[1, 0]]
+    assert top_columns(np.array([[0.5, 0.9, 0.5, 0.5]]), 3).tolist() == [[1, 0, 2]]
+
+
+def test_rows_and_indices_are_one_apart_and_invert_each_other():
+    assert rows_of(np.array([1, 5])).tolist() == [0, 4]
+    assert indices_of(rows_of(np.array([3, 1, 2]))).tolist() == [3, 1, 2]
+
+
+def _both_paths(lists, n_columns):
+    dense = SeenItems.from_lists(lists, n_columns)
+    csr = SeenItems(dense.indptr, dense.indices, n_columns)  # no bitmap: what large catalogs use
+    assert dense.mask is not None
+    return dense, csr
+
+
+def test_seen_lookup_agrees_between_the_bitmap_and_the_csr_path():
+    users, items = np.array([0, 1, 2]), np.array([[0, 1, 2], [0, 1, 2], [2, 3, 0]])
+    expected = [[True, True, False], [False, False, False], [True, False, False]]
+    for seen in _both_paths([np.array([0, 1]), np.array([], np.int64), np.array([2])], 6):
+        assert seen.contains(users, items).tolist() == expected
+        assert seen.counts.tolist() == [2, 0, 1] and seen.of(0).tolist() == [0, 1]
+
+
+def test_exclude_sets_seen_columns_to_minus_infinity_in_place_even_through_a_view():
+    for seen in _both_paths([np.array([1]), np.array([0, 2])], 3):
+        scores = np.zeros((2, 4))
+        seen.exclude(scores[:, 1:], np.array([1, 0]))  # batch rows are users 1 and 0
+        assert np.isneginf(scores).tolist() == [[False, True, False, True], [False, False, True, False]]
