@@ -12,19 +12,18 @@ where that matrix fits in memory (``MAX_CELLS``); the trainer skips it above tha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from models import rating_head
+from models.config import config_dataclass
 
 MAX_CELLS = 50_000_000  # items x users; 200 MB of float32
 
 
-@dataclass(frozen=True)
+@config_dataclass
 class AutoRecConfig:
     hidden_size: int = 500
     l2: float = 1e-3  # on encoder and decoder weights

@@ -18,16 +18,16 @@ nothing: every item is scored instead (an exact softmax, and cheaper). Two losse
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import tensorflow as tf
 
 import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from models.config import config_dataclass
 
 
-@dataclass(frozen=True)
+@config_dataclass
 class GRU4RecConfig:
     hidden_size: int = 100
     loss: Literal["cross-entropy", "bpr-max"] = "cross-entropy"

@@ -9,15 +9,14 @@ all items (``training.fit.narm``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import tensorflow as tf
 
 import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from models.config import config_dataclass
 
 
-@dataclass(frozen=True)
+@config_dataclass
 class NARMConfig:
     embedding_size: int = 64
     hidden_size: int = 100

@@ -10,20 +10,21 @@ layer, Wang et al. 2021). Inputs: the user index features (``models.features.USE
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from models import rating_head
-from models.features import EncoderConfig, Features, ItemEncoder, UserEncoder, dense_stack
+from models.config import config_dataclass
+from models.features import Features, ItemEncoder, RankingEncoderConfig, UserEncoder, dense_stack
 from models.vocabulary import ItemFeatureTables
 
 
-@dataclass(frozen=True)
+@config_dataclass
 class RankingConfig:
-    encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(l2=1e-5, use_history_ratings=True))
+    encoder: RankingEncoderConfig = field(default_factory=RankingEncoderConfig)
     hidden_widths: tuple[int, ...] = (128, 64)
     use_cross: bool = True
     dropout: float = 0.1
@@ -34,7 +35,7 @@ class RankingConfig:
     patience: int = 3
 
 
-@dataclass(frozen=True)
+@config_dataclass
 class MFConfig:
     dim: int = 32
     l2: float = 1e-4

@@ -10,20 +10,20 @@ positive from the negatives.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-from models.features import EncoderConfig, Features, ItemEncoder, UserEncoder, dense_stack
+from models.config import config_dataclass
+from models.features import Features, ItemEncoder, RetrievalEncoderConfig, UserEncoder, dense_stack
 from models.vocabulary import ItemFeatureTables
 
 
-@dataclass(frozen=True)
+@config_dataclass
 class RetrievalConfig:
-    # No free vector per user: on ML-100K validation, users as their history and demographics did better.
-    encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(use_user_id=False))
+    encoder: RetrievalEncoderConfig = field(default_factory=RetrievalEncoderConfig)
     tower_widths: tuple[int, ...] = (64,)  # dense layers on top of each encoder; last = embedding size
     normalize: bool = True  # cosine similarity: keeps popular items from winning on norm alone
     temperature: float = 0.1

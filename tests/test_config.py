@@ -14,14 +14,24 @@ def test_overrides_reach_nested_fields_with_their_types():
     assert config.seed == 7 and config.gru4rec.loss == "bpr-max"
     assert config.retrieval.tower_widths == (128, 64) and config.retrieval.normalize is False
     assert config.ranking.encoder.use_age is False and config.ranking.encoder.use_user_features is True
+    assert config.ranking.encoder.use_history_ratings is True  # the ranking model's own defaults are kept
     assert config.narm.dropout_context == 0.3
     assert TrainConfig().gru4rec.loss == "cross-entropy"  # defaults untouched
+
+
+def test_settings_come_from_the_environment_like_the_servers(monkeypatch):
+    monkeypatch.setenv("RECSYS_SEED", "11")
+    monkeypatch.setenv("RECSYS_GRU4REC__LOSS", "bpr-max")
+    monkeypatch.setenv("RECSYS_PORT", "9000")  # the server's, ignored here
+    config = TrainConfig()
+    assert config.seed == 11 and config.gru4rec.loss == "bpr-max"
+    assert apply_overrides(config, ["seed=12"]).seed == 12  # the command line wins
 
 
 @pytest.mark.parametrize("override, message", [
     ("gru4rec.hiden_size=10", "unknown setting 'gru4rec.hiden_size'"),
     ("gru4rec.loss=top1", "not a valid"),
-    ("seed=seven", "not a valid int"),
+    ("seed=seven", "seed='seven': not a valid setting: Input should be a valid integer"),
     ("split=sideways", "not a valid"),
     ("seed", "expected section.field=value"),
 ])

@@ -8,7 +8,7 @@ import tensorflow as tf
 from models import rating_head
 from models.autorec import AutoRecConfig, ItemAutoRec
 from models.ensemble import RatingEnsemble
-from models.features import EncoderConfig
+from models.features import RankingEncoderConfig
 from models.ranking import DeepRankingModel, MatrixFactorization, MFConfig, RankingConfig
 from models.vocabulary import ItemFeatureTables
 
@@ -37,7 +37,7 @@ def _randomize(model, rng):
 def _models(rng):
     tables = ItemFeatureTables(genres=(rng.random((N_ITEMS + 1, 5)) < 0.3).astype(np.float32),
                                title_tokens=rng.integers(0, 9, (N_ITEMS + 1, 4)).astype(np.int32))
-    encoder = EncoderConfig(id_dim=6, feature_dim=3, use_history_ratings=True)
+    encoder = RankingEncoderConfig(id_dim=6, feature_dim=3, use_history_ratings=True)
     matrix = (rng.random((N_ITEMS + 1, N_USERS + 1)) < 0.4) * rng.integers(1, 6, (N_ITEMS + 1, N_USERS + 1))
     deep = DeepRankingModel(SIZES, tables, 3.5, RankingConfig(encoder=encoder, hidden_widths=(8, 4)))
     return {

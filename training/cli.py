@@ -21,15 +21,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     # Defaults of training settings live in training.config.TrainConfig: None here means "not given".
     parser = argparse.ArgumentParser(prog="recsys-train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=os.environ.get("RECSYS_DATA"),
+    parser.add_argument("--data",
                         help="synthetic (default) | ml-100k:PATH | ml-latest:PATH | ratings-csv:PATH"
                              "  [env RECSYS_DATA]")
-    parser.add_argument("--sessions", default=os.environ.get("RECSYS_SESSIONS"),
+    parser.add_argument("--sessions",
                         help="auto (default: synthetic for synthetic data, else from-data) | synthetic | "
                              "sessions-csv:PATH | diginetica:PATH | gru4rec:PREFIX | from-data  [env RECSYS_SESSIONS]")
-    parser.add_argument("--items", default=os.environ.get("RECSYS_ITEMS"), metavar="CSV",
+    parser.add_argument("--items", metavar="CSV",
                         help="item metadata: item_id,title[,genres] (genres joined by |)  [env RECSYS_ITEMS]")
-    parser.add_argument("--users", default=os.environ.get("RECSYS_USERS"), metavar="CSV",
+    parser.add_argument("--users", metavar="CSV",
                         help="user features: user_id plus any columns (age in years; the others categories)"
                              "  [env RECSYS_USERS]")
     parser.add_argument("--rating-range", type=_rating_range, metavar="LOW,HIGH",
@@ -45,7 +45,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--publish-anyway", action="store_true",
                         help="publish even if a served model loses to its baseline on the test split")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                        help="override any training setting, e.g. gru4rec.loss=bpr-max or synthetic.n_users=200")
+                        help="override any training setting, e.g. gru4rec.loss=bpr-max or synthetic.n_users=200"
+                             "  [env RECSYS_SECTION__FIELD, e.g. RECSYS_GRU4REC__LOSS]")
     parser.add_argument("--log-level", default=os.environ.get("RECSYS_LOG_LEVEL", "INFO"),
                         help="INFO (default) | DEBUG (also TensorFlow's and ScaNN's own messages) | WARNING"
                              "  [env RECSYS_LOG_LEVEL]")
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_libraries(args.log_level.upper() == "DEBUG")
     from models import artifact_format as fmt
-    from training.config import ConfigError, TrainConfig, apply_overrides
+    from training.config import ConfigError, load_config
     from training.data.dataset import DataFormatError
     from training.data.sources import SpecError, check_specs
     from training.evaluate.gate import PublishRefused
@@ -86,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     given = {"data": args.data, "sessions": args.sessions, "items": args.items, "users": args.users,
              "rating_range": args.rating_range, "duplicates": args.duplicates, "split": args.split}
     try:
-        config = apply_overrides(TrainConfig(**{key: value for key, value in given.items() if value is not None}),
-                                 args.overrides)
+        config = load_config({key: value for key, value in given.items() if value is not None}, args.overrides)
         check_specs(config.data, config.sessions)
         run(config, args.artifacts, version=args.version, publish_anyway=args.publish_anyway)
     except (SpecError, ConfigError, DataFormatError, FileNotFoundError, fmt.ArtifactError) as error:

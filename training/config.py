@@ -1,13 +1,15 @@
-"""Training configuration: frozen dataclasses with every default in one place, overridable from the
-command line as ``--set section.field=value`` (unknown sections or fields are rejected)."""
+"""Training configuration: one pydantic-settings object with every default in one place, read like the
+server's settings: ``RECSYS_*`` environment variables (nested fields as ``RECSYS_SECTION__FIELD``, e.g.
+``RECSYS_GRU4REC__LOSS=bpr-max``), then ``recsys-train``'s flags and ``--set section.field=value``
+overrides (unknown sections or fields are refused; values are converted and checked by pydantic)."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import typing
-from dataclasses import dataclass, field, fields, replace
+import re
 from typing import Any, Literal
+
+from pydantic import Field, TypeAdapter, ValidationError
+from pydantic_settings import BaseSettings, CliSettingsSource, SettingsConfigDict, SettingsError
 
 from models.autorec import AutoRecConfig
 from models.gru4rec import GRU4RecConfig
@@ -17,8 +19,9 @@ from models.retrieval import RetrievalConfig
 from training.data.synthetic import SyntheticConfig
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", env_nested_delimiter="__", extra="forbid", frozen=True)
+
     data: str = "synthetic"
     sessions: str = "auto"  # auto: the synthetic sessions for synthetic data, else from-data
     items: str = ""  # a CSV of item metadata (item_id,title,genres), replacing the data's own
@@ -30,65 +33,62 @@ class TrainConfig:
     history_length: int = 200  # recent items per user fed to the query and ranking models
     # After choosing epochs and settings on validation, retrain the served models on all training data.
     refit: bool = True
-    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
-    ranking: RankingConfig = field(default_factory=RankingConfig)
-    mf: MFConfig = field(default_factory=MFConfig)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    ranking: RankingConfig = Field(default_factory=RankingConfig)
+    mf: MFConfig = Field(default_factory=MFConfig)
     use_autorec: bool = True  # a member of the served rating blend (skipped on catalogs too large for it)
-    autorec: AutoRecConfig = field(default_factory=AutoRecConfig)
+    autorec: AutoRecConfig = Field(default_factory=AutoRecConfig)
     session_model: Literal["auto", "gru4rec", "narm"] = "auto"  # auto: the better one on validation
-    gru4rec: GRU4RecConfig = field(default_factory=GRU4RecConfig)
-    narm: NARMConfig = field(default_factory=NARMConfig)
-    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    gru4rec: GRU4RecConfig = Field(default_factory=GRU4RecConfig)
+    narm: NARMConfig = Field(default_factory=NARMConfig)
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
 
 
 class ConfigError(ValueError):
     pass
 
 
-def _convert(raw: str, kind: Any, name: str) -> Any:
-    origin = typing.get_origin(kind)
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
+def _problem(error: dict[str, Any]) -> str:
+    name = ".".join(str(part) for part in error["loc"])
+    return f"{name}={error['input']!r}: not a valid setting: {error['msg']}"
+
+
+def load_config(given: dict[str, Any], overrides: list[str]) -> TrainConfig:
+    """The environment's settings, then ``given`` (command-line flags), then ``overrides``."""
     try:
-        if kind is bool:
-            if raw.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(raw)
-            return raw.lower() in ("true", "1")
-        if kind in (int, float, str):
-            return kind(raw)
-        if origin is tuple:
-            element = typing.get_args(kind)[0]
-            return tuple(element(part) for part in raw.split(",") if part)
-        if origin is typing.Literal:
-            if raw not in typing.get_args(kind):
-                raise ValueError(raw)
-            return raw
-    except ValueError as error:
-        raise ConfigError(f"{name}={raw!r}: not a valid {getattr(kind, '__name__', kind)}") from error
-    raise ConfigError(f"{name} cannot be set from the command line")
+        config = TrainConfig(**given)
+    except ValidationError as error:
+        raise ConfigError("; ".join(_problem(problem) for problem in error.errors())) from None
+    return apply_overrides(config, overrides)
 
 
-def apply_overrides(config: Any, overrides: list[str], prefix: str = "") -> Any:
-    """``["gru4rec.loss=bpr-max", "seed=7"]`` -> a new config with those fields replaced."""
-    hints = typing.get_type_hints(type(config))
-    nested: dict[str, list[str]] = {}
-    direct: dict[str, Any] = {}
+def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """``["gru4rec.loss=bpr-max", "seed=7"]`` -> a new config with those fields replaced; lists as
+    ``retrieval.tower_widths=128,64``."""
     for override in overrides:
-        key, sep, value = override.partition("=")
-        if not sep:
+        if "=" not in override:
             raise ConfigError(f"--set {override!r}: expected section.field=value")
-        head, dot, rest = key.partition(".")
-        names = {f.name for f in fields(config)}
-        if head not in names:
-            raise ConfigError(f"unknown setting '{prefix}{head}'; known: {', '.join(sorted(names))}")
-        if dot:
-            if not dataclasses.is_dataclass(getattr(config, head)):
-                raise ConfigError(f"{prefix}{head} has no fields")
-            nested.setdefault(head, []).append(f"{rest}={value}")
-        else:
-            direct[head] = _convert(value, hints[head], prefix + head)
-    for head, items in nested.items():
-        direct[head] = apply_overrides(getattr(config, head), items, prefix=f"{prefix}{head}.")
-    return replace(config, **direct)
+    arguments = [f"--{override}" for override in overrides]
+    try:
+        given = CliSettingsSource(TrainConfig, cli_parse_args=arguments, cli_exit_on_error=False,
+                                  cli_implicit_flags=False)()
+    except SettingsError as error:
+        unknown = re.findall(r"--([\w.]+)=", str(error))
+        raise ConfigError(f"unknown setting {', '.join(repr(name) for name in unknown) or str(error)}; "
+                          f"known sections and fields: {', '.join(TrainConfig.model_fields)}") from None
+    try:
+        return TrainConfig(**_merge(config.model_dump(), given))
+    except ValidationError as error:
+        raise ConfigError("; ".join(_problem(problem) for problem in error.errors())) from None
 
 
 def as_json(config: Any) -> dict[str, Any]:
-    return json.loads(json.dumps(dataclasses.asdict(config), default=str))
+    """A settings object (or any dataclass) as JSON-ready values."""
+    return TypeAdapter(type(config)).dump_python(config, mode="json")

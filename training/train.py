@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
@@ -48,7 +47,7 @@ def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyw
 
     started = time.perf_counter()
     version = check_new_version(artifacts, version or new_version_name())  # before hours of training
-    config = replace(config, sessions=resolve_sessions(config.data, config.sessions))
+    config = config.model_copy(update={"sessions": resolve_sessions(config.data, config.sessions)})
     stage = Stages(started)
     stage.begin("load and check the data")
     ratings, sessions, protocol = load_sources(config)

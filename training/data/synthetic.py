@@ -32,11 +32,10 @@ Ids are ``u1``.., ``i1``.., ``s1``.. (sessions numbered in order of their start 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
+from models.config import config_dataclass
 from training.data import dataset
 
 GENRE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -64,7 +63,7 @@ AGE_GROUP_BOUNDS = (25, 40, 55)  # ages below 25, 25-39, 40-54 and 55+ share a t
 AGE_RANGE = (15, 70)
 
 
-@dataclass(frozen=True)
+@config_dataclass
 class SyntheticConfig:
     """Every knob of the generator; the defaults give ~40k ratings, 8k sessions and ~34k clicks in ~1 s.
 
@@ -118,8 +117,9 @@ class SyntheticConfig:
             raise ValueError(f"need p_successor + p_second_order <= 1: {self}")
 
 
-def generate(config: SyntheticConfig = SyntheticConfig()) -> tuple[dataset.RatingData, dataset.SessionData]:
+def generate(config: SyntheticConfig | None = None) -> tuple[dataset.RatingData, dataset.SessionData]:
     """Ratings with item and user features, and anonymous click sessions; same config, same frames."""
+    config = config or SyntheticConfig()
     rng = np.random.default_rng(config.seed)
     genre_centroids = rng.normal(size=(len(GENRES), config.latent_dim))
     items, item_taste, log_propensity = _items(config, rng, genre_centroids)
