@@ -16,6 +16,7 @@ import pandas as pd
 from models import artifact_format as fmt
 from models import checksums
 from models.selection import SeenItems
+from models.two_stage import Mix
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Catalog:
     session_popular_rows: np.ndarray
     session_popularity: np.ndarray
     rating_range: tuple[float, float]
+    mix: Mix  # the /recommend order's weights (models.two_stage)
 
 
 def _rows(ids: list[str]) -> dict[str, int]:
@@ -76,6 +78,10 @@ def load_catalog(version_dir: Path) -> Catalog:
     if list(user_frame["user_id"]) != users:
         raise fmt.ArtifactError(f"{fmt.where(version_dir, fmt.USERS)} rows are not in {fmt.USER_VOCAB} order")
     low, high = manifest["serving"]["rating_range"]
+    try:
+        mix = Mix(**{key: float(value) for key, value in manifest["serving"][fmt.SERVING_MIX].items()})
+    except (KeyError, TypeError, ValueError) as error:
+        raise fmt.ArtifactError(f"{fmt.where(version_dir, fmt.MANIFEST)}: no valid serving mix: {error}") from error
     return Catalog(
         version=manifest["version"],
         path=version_dir,
@@ -93,4 +99,5 @@ def load_catalog(version_dir: Path) -> Catalog:
         session_popular_rows=np.argsort(-session_popularity, kind="stable"),
         session_popularity=session_popularity,
         rating_range=(float(low), float(high)),
+        mix=mix,
     )

@@ -24,6 +24,7 @@ from app.artifacts import Catalog
 from models import artifact_format as fmt
 from models import rating_head
 from models.features import to_tensor
+from models.item_item import item_item_scores
 
 log = logging.getLogger("recsys.backend")
 _threads_configured = False
@@ -65,6 +66,7 @@ class TensorFlowScorer:
             raise fmt.ArtifactError(f"cannot load the ScaNN index {fmt.where(catalog.path, fmt.SCANN_DIR)}: "
                                     f"{type(error).__name__}") from error
         self.item_embeddings = np.load(catalog.path / fmt.ITEM_EMBEDDINGS)
+        self.item_item_weights = self._item_item(catalog) if catalog.mix.item_item else None
         try:
             head = rating_head.load(catalog.path / fmt.RATING_HEAD)
         except (OSError, ValueError, KeyError) as error:
@@ -88,6 +90,19 @@ class TensorFlowScorer:
         self._verify(json.loads((catalog.path / fmt.PROBES).read_text(encoding="utf-8")))
         log.info("loaded model version %s: %d users, %d items, %d session items", catalog.version, n_users,
                  len(catalog.item_ids), len(catalog.session_item_ids))
+
+    @staticmethod
+    def _item_item(catalog: Catalog) -> np.ndarray:
+        n_items = len(catalog.item_ids)
+        try:
+            weights = np.load(catalog.path / fmt.ITEM_ITEM, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise fmt.ArtifactError(f"the serving mix needs {fmt.where(catalog.path, fmt.ITEM_ITEM)}: "
+                                    f"{type(error).__name__}") from error
+        if weights.shape != (n_items, n_items):
+            raise fmt.ArtifactError(f"{fmt.where(catalog.path, fmt.ITEM_ITEM)} is {weights.shape}, the catalog "
+                                    f"has {n_items} items")
+        return weights
 
     def _verify(self, probes: dict) -> None:
         """Reproduce the trainer's probe outputs from raw ids; a mismatch means a wrong or corrupt export."""
@@ -120,6 +135,12 @@ class TensorFlowScorer:
 
     def similarities(self, queries: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
         return np.einsum("bd,bnd->bn", queries, self.item_embeddings[item_rows])
+
+    def all_similarities(self, queries: np.ndarray) -> np.ndarray:
+        return queries @ self.item_embeddings.T
+
+    def item_item_scores(self, user_rows: np.ndarray) -> np.ndarray:
+        return item_item_scores(self.item_item_weights, self.catalog.seen, user_rows)
 
     def search(self, queries: np.ndarray, n: int) -> np.ndarray:
         neighbors, _ = self._searcher.search_batched(queries, final_num_neighbors=n,

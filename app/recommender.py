@@ -56,8 +56,7 @@ class Recommender:
         self.scorer = scorer
         serving = catalog.manifest["serving"]
         self.session_max_history = int(serving["session_max_history"])
-        self.two_stage = TwoStage(scorer, catalog.seen, catalog.popular_rows,
-                                  rating_weight=float(serving["rating_weight"]),
+        self.two_stage = TwoStage(scorer, catalog.seen, catalog.popular_rows, mix=catalog.mix,
                                   temperature=float(serving["retrieval_temperature"]), candidates=candidates)
         self.in_flight = 0  # requests accepted with this version and not yet answered (event loop only)
 

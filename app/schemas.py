@@ -22,9 +22,10 @@ class Strict(BaseModel):
 
 class RecommendedItem(BaseModel):
     item_id: str
-    score: float = Field(description="the order of the list: for personalized /recommend, retrieval logit + "
-                                     "rating_weight x predicted rating (see GET /models, serving); for popular "
-                                     "items, training interaction count; for sessions, the session model's score")
+    score: float = Field(description="the order of the list: for personalized /recommend, the mix of "
+                                     "two-tower logit, EASE item-to-item score and predicted rating chosen on "
+                                     "validation (GET /models, serving.mix); for popular items, training "
+                                     "interaction count; for sessions, the session model's score")
     title: str | None = Field(None, description="from the catalog; null when the data has no titles")
     rating: float | None = Field(None, description="predicted rating (personalized /recommend only)")
 

@@ -92,7 +92,7 @@ def ml100k(path: Path, config: TrainConfig) -> dict[str, Any]:
         "ml100k_sequences": sequences.result.metrics,
         "occupation_experiment": {"with occupation": outcome.rating.metrics["deep"],
                                   "without occupation": occupation.metrics["deep"]},
-        "served": {"rating_weight": outcome.rating_weight, "session_model": sequences.result.served},
+        "served": {"retrieval": outcome.served_retrieval, "session_model": sequences.result.served},
         "seconds": {**outcome.seconds, "ml100k_sequences_seconds": sequences.seconds},
     }
 

@@ -20,8 +20,9 @@ import pandas as pd
 
 from models.vocabulary import user_feature_columns
 
-# 2: the ranking model's item side and numpy head (RATING_HEAD); 3: a sha256 of every file (FILES)
-FORMAT_VERSION = 4
+# 2: the ranking model's item side and numpy head (RATING_HEAD); 3: a sha256 of every file (FILES);
+# 4: categorical user features as one input; 5: the /recommend mix (SERVING_MIX) and ITEM_ITEM
+FORMAT_VERSION = 5
 
 LATEST = "LATEST"
 MANIFEST = "manifest.json"
@@ -41,6 +42,10 @@ SEEN = "seen.npz"  # CSR of items each user interacted with in training: indptr 
 ITEM_EMBEDDINGS = "item_embeddings.npy"  # float32 (n_items, dim): candidate tower output
 SCANN_DIR = "scann"  # scann_ops_pybind searcher over ITEM_EMBEDDINGS (dot product)
 SCANN_REORDER = 400  # neighbours re-scored exactly; the index is built and queried with it
+# float32 (n_items, n_items): EASE's item-to-item weights (models.item_item), written only when the
+# served mix uses them (manifest serving[SERVING_MIX]["item_item"] > 0)
+ITEM_ITEM = "item_item.npy"
+SERVING_MIX = "mix"  # manifest serving key: models.two_stage.Mix as {"two_tower", "item_item", "rating"}
 
 QUERY_MODEL = "saved_models/query"
 RANKING_MODEL = "saved_models/ranking"

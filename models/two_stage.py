@@ -1,15 +1,18 @@
 """The order GET /recommend serves, in numpy: retrieve -> drop seen items -> rank -> cut to k.
 
 One implementation, run by the server (``app.recommender``, with ScaNN and the exported rating head
-behind ``CandidateScorer``) and by the trainer when it tunes the rating weight and evaluates the
-served order (``training.evaluate.two_stage``, exact search over the in-memory models), so that what
-is measured is what is served. A user's score for candidate i is
+behind ``CandidateScorer``) and by the trainer when it chooses the mix and evaluates the served order
+(``training.evaluate.two_stage``, exact search over the in-memory models), so that what is measured
+is what is served. Two candidate sources are mixed (``Mix``):
 
-    score = <query, item_i> / temperature + rating_weight x predicted rating (clipped to the scale)
+    retrieval(u, i) = two_tower x <query_u, item_i> / temperature + item_item x (X_u . W)_i
+    score(u, i)     = retrieval(u, i) + rating x predicted rating (clipped to the scale)
 
-over the first ``candidates`` unseen retrieved items. Ordering by predicted rating alone ranks what a
-user would rate highly *if* they saw it, not what they will pick; the trainer chooses the weight on
-validation data.
+over the ``candidates`` unseen items with the best retrieval score. With the item-to-item source off
+the two-tower candidates come from the ANN index; with it on, retrieval scores the whole catalog
+exactly (it is only served on catalogs small enough for its matrix, ``models.item_item``). Ordering
+by predicted rating alone ranks what a user would rate highly *if* they saw it, not what they will
+pick; the trainer chooses every weight on validation data.
 
 This module imports numpy only: the serving path must not need TensorFlow for it.
 """
@@ -45,6 +48,27 @@ class CandidateScorer(Protocol):
     def rank(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
         """(B,) user rows and (B, N) item rows -> (B, N) predicted ratings, clipped to the scale."""
 
+    def all_similarities(self, queries: np.ndarray) -> np.ndarray:
+        """(B, d) queries -> (B, n_items) exact products with every item embedding."""
+
+    def item_item_scores(self, user_rows: np.ndarray) -> np.ndarray:
+        """(B,) user rows -> (B, n_items) item-to-item scores (``models.item_item``)."""
+
+
+@dataclass(frozen=True)
+class Mix:
+    """Weights of the two candidate sources and of the predicted rating in the served score."""
+
+    two_tower: float = 1.0
+    item_item: float = 0.0
+    rating: float = 0.0
+
+    def describe(self) -> str:
+        parts = [f"{label} x{weight:g}" for label, weight in (("two-tower", self.two_tower),
+                                                               ("EASE", self.item_item), ("rating", self.rating))
+                 if weight]
+        return " + ".join(parts) or "nothing"
+
 
 @dataclass(frozen=True)
 class Ranked:
@@ -62,7 +86,7 @@ class TwoStage:
     scorer: CandidateScorer
     seen: SeenItems  # user row -> item rows
     popular_rows: np.ndarray  # item rows, most popular first: tops up users with too few candidates
-    rating_weight: float
+    mix: Mix
     temperature: float
     candidates: int = 100
 
@@ -72,15 +96,27 @@ class TwoStage:
         n_items = self.seen.n_columns
         # Ask for enough neighbours that `wanted` remain after removing the seen ones.
         n = min(n_items, wanted + int(self.seen.counts[user_rows].max()))
+        mix, logit = self.mix, self.mix.two_tower / self.temperature
         with stage("embed"):
             queries = self.scorer.query_embeddings(user_rows)
         with stage("retrieve"):
-            retrieved = self.scorer.search(queries, n)
+            catalog = None
+            if mix.item_item:  # no index for this source: every item is scored exactly
+                catalog = mix.item_item * self.scorer.item_item_scores(user_rows)
+                if logit:
+                    catalog += logit * self.scorer.all_similarities(queries)
+                retrieved = top_columns(catalog, n)
+            else:
+                retrieved = self.scorer.search(queries, n)
         with stage("filter"):
             matrix, lengths = self._unseen_candidates(user_rows, retrieved, wanted, ks)
         with stage("rank"):
             ratings = self.scorer.rank(user_rows, matrix)
-            scores = self.scorer.similarities(queries, matrix) / self.temperature + self.rating_weight * ratings
+            if catalog is not None:
+                retrieval = np.take_along_axis(catalog, matrix, axis=1)
+            else:
+                retrieval = logit * self.scorer.similarities(queries, matrix)
+            scores = retrieval + mix.rating * ratings
         with stage("select"):
             scores[np.arange(scores.shape[1]) >= lengths[:, np.newaxis]] = -np.inf  # padding never wins
             best = top_columns(scores, max(ks))

@@ -7,6 +7,7 @@ import numpy as np
 from app.artifacts import Catalog
 from app.recommender import Recommender
 from models.selection import SeenItems
+from models.two_stage import Mix
 
 USERS = ["u1", "u2", "u3"]
 ITEMS = ["i1", "i2", "i3", "i4", "i5", "i6"]
@@ -20,7 +21,8 @@ def fake_catalog(version: str = "v-test") -> Catalog:
     return Catalog(
         version=version, path=Path("/nonexistent") / version,
         manifest={"version": version, "serving": {"rating_range": [1.0, 5.0], "session_max_history": 3,
-                                                  "rating_weight": 1.0, "retrieval_temperature": 0.1}},
+                                                  "mix": {"two_tower": 1.0, "item_item": 0.0, "rating": 1.0},
+                                                  "retrieval_temperature": 0.1}},
         item_ids=np.array(ITEMS, dtype=object), item_rows={item: row for row, item in enumerate(ITEMS)},
         titles={item: f"Title {item}" for item in ITEMS[:-1]},  # i6 has no title
         popular_rows=np.argsort(-popularity, kind="stable"), popularity=popularity,
@@ -29,7 +31,7 @@ def fake_catalog(version: str = "v-test") -> Catalog:
         session_item_ids=np.array(SESSION_ITEMS, dtype=object),
         session_item_rows={item: row for row, item in enumerate(SESSION_ITEMS)},
         session_popular_rows=np.argsort(-session_popularity, kind="stable"), session_popularity=session_popularity,
-        rating_range=(1.0, 5.0),
+        rating_range=(1.0, 5.0), mix=Mix(two_tower=1.0, item_item=0.0, rating=1.0),
     )
 
 
@@ -50,6 +52,12 @@ class FakeScorer:
 
     def rank(self, user_rows, item_rows):
         return 1.0 + np.asarray(user_rows)[:, None] + np.asarray(item_rows) / 10.0
+
+    def all_similarities(self, queries):
+        return np.zeros((len(queries), len(ITEMS)))
+
+    def item_item_scores(self, user_rows):
+        return np.zeros((len(user_rows), len(ITEMS)))
 
     def session_scores(self, sessions):
         self.sessions.extend(sessions)

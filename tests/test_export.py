@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from models import artifact_format as fmt
+from models.two_stage import Mix
 from tests.conftest import REPO
 from tests.versions import copy_version, rewrite
 
@@ -68,11 +69,12 @@ def test_published_version_is_complete_and_named_by_latest(trained_version):
 def test_the_report_says_what_is_served_and_how_it_was_measured(trained_version, trained_report):
     served = trained_report["served"]
     assert served["rating"] == "ranking" and served["session"] in ("gru4rec", "narm")
-    weight = fmt.read_manifest(trained_version)["serving"]["rating_weight"]
-    assert served["retrieval"] == f"two_stage (rating weight {weight:g})"
+    mix = Mix(**fmt.read_manifest(trained_version)["serving"][fmt.SERVING_MIX])
+    assert served["retrieval"] == f"two_stage ({mix.describe()})"
+    assert (trained_version / fmt.ITEM_ITEM).exists() == (mix.item_item > 0)
     lines = (trained_version / fmt.REPORT_MD).read_text(encoding="utf-8").splitlines()
     assert [line[:4] for line in lines[2:5]] == ["- ✅ "] * 3  # the tiny models beat the trivial baselines
-    assert lines[3].startswith("- ✅ recommendations (/recommend): two_stage (rating weight")
+    assert lines[3].startswith("- ✅ recommendations (/recommend): two_stage (")
     text = "\n".join(lines)
     assert f"| **{served['retrieval']}** (served) |" in text and "| two_tower |" in text
     assert "| **ranking** (served) |" in text and "blend of the deep ranking model, MF" in text

@@ -36,3 +36,11 @@ def test_exclude_sets_seen_columns_to_minus_infinity_in_place_even_through_a_vie
         scores = np.zeros((2, 4))
         seen.exclude(scores[:, 1:], np.array([1, 0]))  # batch rows are users 1 and 0
         assert np.isneginf(scores).tolist() == [[False, True, False, True], [False, False, True, False]]
+
+
+def test_item_item_scores_sum_the_weight_rows_of_the_seen_items():
+    from models.item_item import item_item_scores
+
+    weights = np.arange(9, dtype=np.float32).reshape(3, 3)
+    seen = SeenItems.from_lists([np.array([0, 2]), np.array([], np.int64)], 3)
+    assert item_item_scores(weights, seen, np.array([1, 0])).tolist() == [[0, 0, 0], [6, 8, 10]]

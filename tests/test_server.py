@@ -8,7 +8,6 @@ import socket
 import httpx
 import pytest
 
-from app.config import Settings
 from models import artifact_format as fmt
 from tests.serving import ADMIN, resident_mib, running_server
 from tests.versions import copy_version, rewrite
@@ -46,21 +45,6 @@ def test_real_server_answers_every_endpoint(server):
         assert "recsys_requests_total" in client.get("/metrics").text
 
 
-def test_served_recommendations_are_the_evaluated_ones(server, trained_version):
-    """/recommend answers with the two-stage order the trainer evaluated and reported (one
-    implementation, models.two_stage): the exporter writes the evaluated top 10 of a few users, from
-    the in-memory models with exact search; ScaNN re-scores every item exactly on a catalog this small."""
-    probes = json.loads((trained_version / fmt.PROBES).read_text())
-    assert len(fmt.read_vocab(trained_version / fmt.ITEM_VOCAB)) <= fmt.SCANN_REORDER
-    assert probes["recommend_candidates"] == Settings.model_fields["candidates"].default
-    assert len(probes["recommendations"]) == 3
-    with httpx.Client(base_url=server.url, timeout=10) as client:
-        for user, expected in probes["recommendations"].items():
-            body = client.get(f"/recommend/{user}", params={"k": len(expected["item_ids"])}).json()
-            assert [item["item_id"] for item in body["items"]] == expected["item_ids"]
-            assert [item["score"] for item in body["items"]] == pytest.approx(expected["scores"], abs=1e-3)
-
-
 def test_a_version_the_model_process_refuses_leaves_the_old_one_serving(server, trained_version):
     broken = copy_version(trained_version, trained_version.parent, "tiny-broken")
     try:
@@ -93,7 +77,7 @@ def test_stored_versions_are_listed_for_the_admin(server, trained_version):
     tiny = listed["tiny-1"]
     assert tiny["loaded"] and tiny["latest"] and tiny["created_at"] and tiny["data"] == "synthetic"
     assert tiny["metrics"]["rating"]["model"] == "ranking" and tiny["metrics"]["rating"]["rmse"] < 1.2
-    assert tiny["metrics"]["retrieval"]["model"].startswith("two_stage (rating weight")
+    assert tiny["metrics"]["retrieval"]["model"].startswith("two_stage (")
     assert body["versions"][-1]["version"] == "tiny-0-incomplete"
     assert "is incomplete" in listed["tiny-0-incomplete"]["problem"]
     assert str(trained_version.parent) not in json.dumps(body)

@@ -33,6 +33,10 @@ class TrainConfig(BaseSettings):
     history_length: int = 200  # recent items per user fed to the query and ranking models
     # After choosing epochs and settings on validation, retrain the served models on all training data.
     refit: bool = True
+    # The candidate sources of /recommend: auto tries the two-tower model alone, beside EASE and EASE
+    # alone (on catalogs small enough, models.item_item) and keeps the best on validation; the others
+    # restrict the choice.
+    candidate_sources: Literal["auto", "two-tower", "with-ease"] = "auto"
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     ranking: RankingConfig = Field(default_factory=RankingConfig)
     mf: MFConfig = Field(default_factory=MFConfig)

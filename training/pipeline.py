@@ -13,15 +13,19 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
+from models.item_item import SERVE_MAX_ITEMS
+from models.two_stage import Mix
 from training.config import TrainConfig, as_json
 from training.data.dataset import RatingData, SessionData
 from training.data.examples import RatingContext, prepare_ratings
 from training.data.sequences import SequenceProtocol, SequenceSplit, split_sequences
 from training.data.split import RatingSplit, split_ratings
 from training.evaluate.metrics import evaluate_retrieval
-from training.evaluate.two_stage import RATING_ONLY_WEIGHT, as_user_scorer, served_order, tune_two_stage
+from training.evaluate.two_stage import RATING_ONLY, as_user_scorer, choose_mix, served_order
 from training.fit.loop import TrainingCurve
-from training.fit.rating_models import Trained, train_rating_models, train_retrieval
+from training.fit.rating_models import Trained, fit_ease, train_rating_models, train_retrieval
 from training.fit.session_models import SessionResult, train_session_models
 
 log = logging.getLogger(__name__)
@@ -33,13 +37,14 @@ class RatingOutcome:
     context: RatingContext
     retrieval: Trained
     rating: Trained
-    rating_weight: float
+    mix: Mix  # of the /recommend order (models.two_stage)
+    item_item: np.ndarray | None  # EASE's weights over item indices where the mix uses them
     seconds: dict[str, float]
 
     @property
     def served_retrieval(self) -> str:
-        """The report's name for the order ``/recommend`` serves: two-tower candidates, then ranked."""
-        return two_stage_name(self.rating_weight)
+        """The report's name for the order ``/recommend`` serves."""
+        return two_stage_name(self.mix)
 
     @property
     def curves(self) -> list[TrainingCurve]:
@@ -59,8 +64,8 @@ class SessionOutcome:
                 "test_events": len(self.split.test), "protocol": as_json(self.protocol)}
 
 
-def two_stage_name(rating_weight: float) -> str:
-    return f"two_stage (rating weight {rating_weight:g})"
+def two_stage_name(mix: Mix) -> str:
+    return f"two_stage ({mix.describe()})"
 
 
 def rating_stage(ratings: RatingData, config: TrainConfig) -> RatingOutcome:
@@ -68,22 +73,28 @@ def rating_stage(ratings: RatingData, config: TrainConfig) -> RatingOutcome:
     split = split_ratings(ratings, config.split, seed=config.seed)
     context = prepare_ratings(ratings, split, config.history_length)
     log.info("rating split %s", split.describe())
-    retrieval = train_retrieval(context, config.retrieval, config.seed, config.refit)
+    ease = fit_ease(context)
+    retrieval = train_retrieval(context, config.retrieval, config.seed, config.refit, ease)
     retrieval_seconds = time.perf_counter() - started
     rating = train_rating_models(context, config.ranking, config.mf, config.autorec if config.use_autorec else None,
                                  ratings.rating_range, config.seed, config.refit)
-    rating_weight, _ = tune_two_stage(context, retrieval.fitted, rating.fitted, ratings.rating_range)
+    servable = ease if ease is not None and len(context.vocab.items) <= SERVE_MAX_ITEMS else None
+    if ease is not None and servable is None:
+        log.info("EASE is not a candidate source of /recommend: %d items, more than %d", len(context.vocab.items),
+                 SERVE_MAX_ITEMS)
+    mix, _ = choose_mix(context, retrieval.fitted, rating.fitted, ratings.rating_range,
+                        servable.fit if servable is not None else None, config.candidate_sources)
+    item_item = servable.train if servable is not None and mix.item_item else None
     test_items, seen = context.held_out_items("test"), context.train_view.seen
     served = served_order(retrieval.model, rating.model, context.train_view, context.counts, ratings.rating_range,
-                          rating_weight)
-    two_stage = {two_stage_name(rating_weight): served,
-                 "two_stage (rating only)": replace(served, rating_weight=RATING_ONLY_WEIGHT)}
+                          mix, item_item)
+    two_stage = {two_stage_name(mix): served, "two_stage (rating only)": replace(served, mix=RATING_ONLY)}
     retrieval.metrics = {"two_tower": retrieval.metrics.pop("two_tower"), **{
         name: evaluate_retrieval(as_user_scorer(order), test_items, seen) for name, order in two_stage.items()},
         **retrieval.metrics}
     seconds = {"retrieval_seconds": round(retrieval_seconds, 1),
                "rating_seconds": round(time.perf_counter() - started - retrieval_seconds, 1)}
-    return RatingOutcome(split, context, retrieval, rating, rating_weight, seconds)
+    return RatingOutcome(split, context, retrieval, rating, mix, item_item, seconds)
 
 
 def session_stage(sessions: SessionData, protocol: SequenceProtocol, config: TrainConfig) -> SessionOutcome:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyw
                                          for key in ("data", "sessions", "items", "users")}},
         "libraries": library_versions(),
         "serving": {"rating_range": list(ratings.rating_range), "history_length": config.history_length,
-                    "rating_weight": rating.rating_weight, "retrieval_temperature": config.retrieval.temperature,
+                    fmt.SERVING_MIX: asdict(rating.mix), "retrieval_temperature": config.retrieval.temperature,
                     "session_model": served, "session_max_history": getattr(config, served).max_history,
                     "embedding_dim": int(config.retrieval.tower_widths[-1]),
                     "user_features": list(rating.context.vocab.user_features)},
@@ -99,7 +100,7 @@ def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyw
     stage.begin("export, smoke test and publish")
     bundle = ExportBundle(context=rating.context, catalog=ratings.items, retrieval=rating.retrieval.model,
                           ranking=rating.rating.model, rating_range=ratings.rating_range,
-                          rating_weight=rating.rating_weight,
+                          mix=rating.mix, item_item=rating.item_item,
                           session_model=session.result.model, session_split=session.split)
     version_dir = export_version(artifacts, bundle, manifest, version=version, extra_files={
         fmt.REPORT_JSON: report,

@@ -141,11 +141,11 @@ def item_knn_scorer(user_index: np.ndarray, item_index: np.ndarray, n_users: int
     return _matrix_scorer(users, similarity.astype(np.float32))
 
 
-def ease_scorer(user_index: np.ndarray, item_index: np.ndarray, n_users: int, n_items: int,
-                l2: float = 500.0) -> UserScorer:
+def ease_weights(user_index: np.ndarray, item_index: np.ndarray, n_users: int, n_items: int,
+                 l2: float = 500.0) -> np.ndarray:
     """EASE (Steck 2019, "Embarrassingly Shallow Autoencoders for Sparse Data"): the item-to-item weights
-    B = I - P·diag(1/diag(P)) with P = (XᵀX + λI)⁻¹, i.e. B_ij = -P_ij / P_jj and diag(B) = 0; score(u, ·)
-    = X_u · B.
+    B = I - P·diag(1/diag(P)) with P = (XᵀX + λI)⁻¹, i.e. B_ij = -P_ij / P_jj and diag(B) = 0, as an
+    (n_items + 1, n_items + 1) float32 matrix over item indices (row and column 0, padding, are zero).
 
     ``user_index``, ``item_index``: the training interactions (1-based; duplicates count once).
     ``l2``: λ, Steck's default for ML-20M-sized data is 500. The inverse is dense float64:
@@ -158,4 +158,16 @@ def ease_scorer(user_index: np.ndarray, item_index: np.ndarray, n_users: int, n_
     weights = np.zeros((n_items + 1, n_items + 1), dtype=np.float32)
     weights[1:, 1:] = -precision / np.diag(precision)[np.newaxis, :]
     np.fill_diagonal(weights, 0.0)
-    return _matrix_scorer(users, weights)
+    return weights
+
+
+def item_item_scorer(user_index: np.ndarray, item_index: np.ndarray, n_users: int,
+                     weights: np.ndarray) -> UserScorer:
+    """score(u, ·) = X_u · W over the users' training interactions, for W from ``ease_weights``."""
+    return _matrix_scorer(_interactions(user_index, item_index, n_users), weights)
+
+
+def ease_scorer(user_index: np.ndarray, item_index: np.ndarray, n_users: int, n_items: int,
+                l2: float = 500.0) -> UserScorer:
+    """EASE's score(u, ·) = X_u · B (``ease_weights``)."""
+    return item_item_scorer(user_index, item_index, n_users, ease_weights(user_index, item_index, n_users, n_items, l2))

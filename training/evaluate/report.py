@@ -29,10 +29,11 @@ EXPLAINED = {
     "rating": "`ranking` is what `/predict-rating` serves: a blend of the deep ranking model, MF with biases and "
               "(on catalogs small enough) I-AutoRec, with blend weights fitted on the validation part; "
               "`global_mean` predicts the training mean for everyone.",
-    "retrieval": "The served row is the order `/recommend` returns: the two-tower model's top 100 unseen items "
-                 "re-ranked by retrieval logit + rating weight x predicted rating, the weight chosen on "
-                 "validation; "
-                 "`two_tower` is the candidate stage alone. Each test user's training items are excluded.",
+    "retrieval": "The served row is the order `/recommend` returns, computed by the server's own code: the top "
+                 "100 unseen items by a mix of the two-tower logit and (on catalogs small enough) EASE's "
+                 "item-to-item score, re-ranked with the predicted rating; the sources, their weights and the "
+                 "rating weight are chosen on validation. `two_tower` and `ease` are each candidate source "
+                 "alone. Each test user's training items are excluded.",
     "session": "The served session model was chosen on validation among GRU4Rec and NARM; every prefix of a "
                "test session predicts its next item.",
 }

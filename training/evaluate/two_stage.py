@@ -1,7 +1,8 @@
 """The served ``/recommend`` order, evaluated: ``models.two_stage`` (the server's own code) over the
 in-memory models, with exact search, the exported numpy rating head and the clipping the server applies.
 
-The trainer tunes the rating weight with it on validation (``tune_two_stage``) and reports it on test.
+The trainer chooses the mix of candidate sources and the rating weight with it on validation
+(``choose_mix``) and reports it on test.
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ import numpy as np
 import tensorflow as tf
 
 from models import rating_head
+from models.item_item import item_item_scores
 from models.selection import indices_of, rows_of, top_columns
-from models.two_stage import TwoStage
+from models.two_stage import Mix, TwoStage
 from training.data.examples import RatingContext, UserView
 from training.evaluate.metrics import UserScorer, evaluate_retrieval
 
 log = logging.getLogger(__name__)
 
-# Weights of the predicted rating in the final order of GET /recommend.
-RATING_WEIGHTS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0)
-RATING_ONLY_WEIGHT = 100.0  # a weight at which the predicted rating alone decides the order
+# Candidate mixes tried on validation: the two-tower model alone, with EASE beside it at several
+# weights (an EASE score difference of 0.1 is about one logit unit at weight 10), and EASE alone;
+# then the predicted rating's weight on top of the best one.
+ITEM_ITEM_WEIGHTS = (1.0, 3.0, 10.0, 30.0, 100.0)
+RATING_WEIGHTS = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0)
+RATING_ONLY = Mix(two_tower=0.0, item_item=0.0, rating=1.0)  # two-tower candidates ordered by rating alone
 
 
 def item_embeddings(retrieval: Any, n_items: int) -> np.ndarray:
@@ -42,10 +47,14 @@ def _per_user(compute: Any, view: UserView, batch: int = 4096) -> np.ndarray:
 
 
 class InMemoryScorer:
-    """``models.two_stage.CandidateScorer`` over the trained models, in user and item rows."""
+    """``models.two_stage.CandidateScorer`` over the trained models, in user and item rows; ``item_item``
+    is EASE's weight matrix over item indices (``training.fit.rating_models.EaseFit``)."""
 
-    def __init__(self, retrieval: Any, ranking: Any, view: UserView, rating_range: tuple[float, float]) -> None:
+    def __init__(self, retrieval: Any, ranking: Any, view: UserView, rating_range: tuple[float, float],
+                 item_item: np.ndarray | None = None) -> None:
         n_items = view.seen.n_columns
+        self.seen = view.seen
+        self.item_item = None if item_item is None else np.ascontiguousarray(item_item[1:, 1:])
         self.user_embeddings = _per_user(retrieval.query_embedding, view)
         self.item_embeddings = item_embeddings(retrieval, n_items)[1:]
         item_states = ranking.item_state(tf.range(1, n_items + 1, dtype=tf.int32)).numpy()
@@ -55,8 +64,14 @@ class InMemoryScorer:
     def query_embeddings(self, user_rows: np.ndarray) -> np.ndarray:
         return self.user_embeddings[user_rows]
 
+    def all_similarities(self, queries: np.ndarray) -> np.ndarray:
+        return queries @ self.item_embeddings.T
+
+    def item_item_scores(self, user_rows: np.ndarray) -> np.ndarray:
+        return item_item_scores(self.item_item, self.seen, user_rows)
+
     def search(self, queries: np.ndarray, n: int) -> np.ndarray:
-        return top_columns(queries @ self.item_embeddings.T, n)
+        return top_columns(self.all_similarities(queries), n)
 
     def similarities(self, queries: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
         return np.einsum("bd,bnd->bn", queries, self.item_embeddings[item_rows])
@@ -66,11 +81,11 @@ class InMemoryScorer:
 
 
 def served_order(retrieval: Any, ranking: Any, view: UserView, counts: np.ndarray, rating_range: tuple[float, float],
-                 rating_weight: float, candidates: int = 100) -> TwoStage:
+                 mix: Mix, item_item: np.ndarray | None = None, candidates: int = 100) -> TwoStage:
     """What the server builds from the exported version (``app.recommender``), from the models in memory;
     ``counts`` (n_items + 1,) are the training interactions per item index."""
-    return TwoStage(InMemoryScorer(retrieval, ranking, view, rating_range), view.seen,
-                    popular_rows=np.argsort(-counts[1:], kind="stable"), rating_weight=rating_weight,
+    return TwoStage(InMemoryScorer(retrieval, ranking, view, rating_range, item_item), view.seen,
+                    popular_rows=np.argsort(-counts[1:], kind="stable"), mix=mix,
                     temperature=retrieval.config.temperature, candidates=candidates)
 
 
@@ -89,16 +104,31 @@ def as_user_scorer(order: TwoStage) -> UserScorer:
     return score
 
 
-def tune_two_stage(context: RatingContext, retrieval: Any, ranking: Any, rating_range: tuple[float, float],
-                   candidates: int = 100) -> tuple[float, dict[float, float]]:
-    """The rating weight with the best validation ndcg@10 (models fitted on the fit part)."""
+def choose_mix(context: RatingContext, retrieval: Any, ranking: Any, rating_range: tuple[float, float],
+               item_item: np.ndarray | None, sources: str = "auto",
+               candidates: int = 100) -> tuple[Mix, dict[str, float]]:
+    """The mix with the best validation ndcg@10, models and EASE fitted on the fit part: first the
+    candidate sources (EASE only where ``item_item`` is given; ``sources`` "two-tower" or "with-ease"
+    restrict them), then the rating weight on top."""
     validation_items = context.held_out_items("validation")
-    order = served_order(retrieval, ranking, context.fit_view, context.counts, rating_range, 0.0, candidates)
-    by_weight = {}
-    for weight in RATING_WEIGHTS:
-        scorer = as_user_scorer(replace(order, rating_weight=weight))
-        by_weight[weight] = evaluate_retrieval(scorer, validation_items, context.fit_view.seen)["ndcg@10"]
-    best = max(by_weight, key=by_weight.get)
-    log.info("two-stage rating weight %s chosen on validation (ndcg@10 by weight: %s)", best,
-             {weight: round(float(value), 4) for weight, value in by_weight.items()})
-    return best, by_weight
+    order = served_order(retrieval, ranking, context.fit_view, context.counts, rating_range, Mix(), item_item,
+                         candidates)
+    tried: dict[Mix, float] = {}
+
+    def best_of(mixes: list[Mix]) -> Mix:
+        for mix in mixes:
+            if mix not in tried:
+                scorer = as_user_scorer(replace(order, mix=mix))
+                tried[mix] = evaluate_retrieval(scorer, validation_items, context.fit_view.seen)["ndcg@10"]
+        return max(mixes, key=tried.get)
+
+    with_ease = [Mix(item_item=weight) for weight in ITEM_ITEM_WEIGHTS] + [Mix(two_tower=0.0, item_item=1.0)]
+    if item_item is None or sources == "two-tower":
+        mixes = [Mix()]
+    else:
+        mixes = with_ease if sources == "with-ease" else [Mix(), *with_ease]
+    best = best_of(mixes)
+    best = best_of([replace(best, rating=weight) for weight in RATING_WEIGHTS])
+    by_mix = {mix.describe(): round(float(value), 4) for mix, value in tried.items()}
+    log.info("served /recommend mix chosen on validation: %s (ndcg@10 by mix: %s)", best.describe(), by_mix)
+    return best, by_mix

@@ -19,6 +19,7 @@ from models.narm import NARM
 from models.ranking import RatingModel
 from models.retrieval import TwoTowerModel
 from models.serving import QueryServing, RankingServing, SessionServing, save
+from models.two_stage import Mix
 from training.data.examples import RatingContext
 from training.data.sequences import SequenceSplit
 from training.evaluate.two_stage import item_embeddings, served_order
@@ -33,7 +34,8 @@ class ExportBundle:
     retrieval: TwoTowerModel
     ranking: RatingModel
     rating_range: tuple[float, float]
-    rating_weight: float  # of the two-stage order (models.two_stage)
+    mix: Mix  # of the /recommend order (models.two_stage)
+    item_item: np.ndarray | None  # EASE's weights over item indices, where the mix uses them
     session_model: GRU4Rec | NARM
     session_split: SequenceSplit
 
@@ -69,7 +71,7 @@ def _probes(bundle: ExportBundle, n_users: int = 3, n_items: int = 5, k: int = 1
     query = bundle.retrieval.query_embedding(features).numpy()
     ratings = bundle.ranking({**features, "item": tf.constant(np.tile(item_rows + 1, (len(user_rows), 1)))}).numpy()
     order = served_order(bundle.retrieval, bundle.ranking, context.train_view, context.counts, bundle.rating_range,
-                         bundle.rating_weight)
+                         bundle.mix, bundle.item_item)
     recommended = order.recommend(user_rows, [k] * len(user_rows))
     session = bundle.session_split.train.items[:3]
     session_scores = bundle.session_model.next_item_scores(tf.constant(session[np.newaxis, :]))[0, 1:].numpy()
@@ -101,6 +103,8 @@ def _write_files(directory: Path, bundle: ExportBundle) -> None:
     np.save(directory / fmt.SESSION_POPULARITY, bundle.session_split.counts[1:].astype(np.float32))
     np.savez(directory / fmt.SEEN, indptr=context.train_view.seen.indptr, indices=context.train_view.seen.indices)
 
+    if bundle.item_item is not None:
+        np.save(directory / fmt.ITEM_ITEM, np.ascontiguousarray(bundle.item_item[1:, 1:], dtype=np.float32))
     embeddings = item_embeddings(bundle.retrieval, len(vocab.items))[1:]
     np.save(directory / fmt.ITEM_EMBEDDINGS, embeddings.astype(np.float32))
     (directory / fmt.SCANN_DIR).mkdir()

@@ -23,7 +23,7 @@ from models.ensemble import RatingEnsemble, fit_blend
 from models.ranking import DeepRankingModel, MatrixFactorization, MFConfig, RankingConfig, RatingModel
 from models.retrieval import RetrievalConfig, TwoTowerModel
 from training.data.examples import RatingContext, UserView, interaction_dataset
-from training.evaluate.baselines import ease_scorer, item_knn_scorer, popularity_scorer
+from training.evaluate.baselines import ease_weights, item_item_scorer, item_knn_scorer, popularity_scorer
 from training.evaluate.metrics import UserScorer, evaluate_retrieval, rating_metrics
 from training.evaluate.two_stage import item_embeddings
 from training.fit.loop import TrainingCurve, fit_keras, keras_epoch, refit_epochs
@@ -58,7 +58,8 @@ def _refit_keras(build: Callable[[], tf.keras.Model], learning_rate: float, data
     return model
 
 
-def train_retrieval(context: RatingContext, config: RetrievalConfig, seed: int = 42, refit: bool = True) -> Trained:
+def train_retrieval(context: RatingContext, config: RetrievalConfig, seed: int = 42, refit: bool = True,
+                    ease: EaseFit | None = None) -> Trained:
     def build() -> TwoTowerModel:
         return TwoTowerModel(context.sizes, context.item_tables, config)
 
@@ -86,32 +87,58 @@ def train_retrieval(context: RatingContext, config: RetrievalConfig, seed: int =
     test_items, seen = context.held_out_items("test"), context.train_view.seen
     metrics = {"two_tower": evaluate_retrieval(two_tower_scorer(model, context.train_view, n_items), test_items,
                                                seen, label="evaluate two_tower")}
-    for name, scorer in retrieval_baselines(context).items():
+    for name, scorer in retrieval_baselines(context, ease).items():
         metrics[name] = evaluate_retrieval(scorer, test_items, seen, label=f"evaluate {name}")
     return Trained(model=model, fitted=fitted, metrics=metrics, curves=[curve])
 
 
-def retrieval_baselines(context: RatingContext, ease_l2_grid: tuple[float, ...] = (50, 100, 200, 500, 1000, 2000),
-                        ease_max_items: int = 20_000) -> dict[str, UserScorer]:
-    """Popularity, item-kNN and EASE fitted on the training part; EASE's lambda is the one with the best
-    validation recall@10 when fitted on the fit part (skipped above ``ease_max_items``: O(n^3))."""
+@dataclass(frozen=True)
+class EaseFit:
+    """EASE's item-to-item weights (``ease_weights``, over item indices) with the lambda chosen on validation."""
+
+    l2: float
+    fit: np.ndarray  # fitted on the fit part: what choices on validation data are made with
+    train: np.ndarray  # fitted on the whole training part: tested and, where the mix uses it, served
+
+    @property
+    def name(self) -> str:
+        return f"ease (lambda {self.l2:g})"
+
+
+def _pairs(context: RatingContext, part: str) -> tuple[np.ndarray, np.ndarray]:
+    frame = _known(context.frames[part])
+    return frame["user_index"].to_numpy(), frame["item_index"].to_numpy()
+
+
+def fit_ease(context: RatingContext, l2_grid: tuple[float, ...] = (50, 100, 200, 500, 1000, 2000),
+             max_items: int = 20_000) -> EaseFit | None:
+    """EASE with the lambda of the best validation recall@10 when fitted on the fit part, refitted on
+    the training part; None above ``max_items`` (O(n^3) time, n^2 memory)."""
     n_users, n_items = len(context.vocab.users), len(context.vocab.items)
+    if n_items > max_items:
+        log.info("EASE skipped: %d items, more than %d", n_items, max_items)
+        return None
+    fit_users, fit_items = _pairs(context, "fit")
+    validation_items = context.held_out_items("validation")
+    fits, validation = {}, {}
+    for l2 in l2_grid:
+        fits[l2] = ease_weights(fit_users, fit_items, n_users, n_items, l2)
+        scorer = item_item_scorer(fit_users, fit_items, n_users, fits[l2])
+        validation[l2] = evaluate_retrieval(scorer, validation_items, context.fit_view.seen, ks=(10,))["recall@10"]
+    best = max(validation, key=validation.get)
+    log.info("EASE lambda %s chosen on validation (recall@10 by lambda: %s)", best,
+             {l2: round(float(value), 4) for l2, value in validation.items()})
+    train_users, train_items = _pairs(context, "train")
+    return EaseFit(best, fits[best], ease_weights(train_users, train_items, n_users, n_items, best))
 
-    def pairs(part: str) -> tuple[np.ndarray, np.ndarray]:
-        frame = _known(context.frames[part])
-        return frame["user_index"].to_numpy(), frame["item_index"].to_numpy()
 
-    train_users, train_items = pairs("train")
+def retrieval_baselines(context: RatingContext, ease: EaseFit | None) -> dict[str, UserScorer]:
+    """Popularity, item-kNN and EASE, fitted on the training part."""
+    n_users, n_items = len(context.vocab.users), len(context.vocab.items)
+    train_users, train_items = _pairs(context, "train")
     scorers = {"item_knn": item_knn_scorer(train_users, train_items, n_users, n_items)}
-    if n_items <= ease_max_items:
-        fit_users, fit_items = pairs("fit")
-        validation_items = context.held_out_items("validation")
-        validation = {l2: evaluate_retrieval(ease_scorer(fit_users, fit_items, n_users, n_items, l2), validation_items,
-                                             context.fit_view.seen, ks=(10,))["recall@10"] for l2 in ease_l2_grid}
-        best = max(validation, key=validation.get)
-        log.info("EASE lambda %s chosen on validation (recall@10 by lambda: %s)", best,
-                 {l2: round(float(value), 4) for l2, value in validation.items()})
-        scorers[f"ease (lambda {best:g})"] = ease_scorer(train_users, train_items, n_users, n_items, best)
+    if ease is not None:
+        scorers[ease.name] = item_item_scorer(train_users, train_items, n_users, ease.train)
     scorers["popularity"] = popularity_scorer(context.counts)
     return scorers
 
