@@ -25,6 +25,7 @@ from models import artifact_format as fmt
 from models import rating_head
 from models.features import to_tensor
 from models.item_item import item_item_scores
+from models.session_mix import Transitions, mixed_scores
 
 log = logging.getLogger("recsys.backend")
 _threads_configured = False
@@ -67,6 +68,8 @@ class TensorFlowScorer:
                                     f"{type(error).__name__}") from error
         self.item_embeddings = np.load(catalog.path / fmt.ITEM_EMBEDDINGS)
         self.item_item_weights = self._item_item(catalog) if catalog.mix.item_item else None
+        self.transitions_weight = float(catalog.manifest["serving"].get(fmt.SESSION_TRANSITIONS_WEIGHT, 0.0))
+        self.transitions = self._transitions(catalog) if self.transitions_weight else None
         try:
             head = rating_head.load(catalog.path / fmt.RATING_HEAD)
         except (OSError, ValueError, KeyError) as error:
@@ -104,6 +107,20 @@ class TensorFlowScorer:
                                     f"has {n_items} items")
         return weights
 
+    @staticmethod
+    def _transitions(catalog: Catalog) -> Transitions:
+        try:
+            with np.load(catalog.path / fmt.SESSION_TRANSITIONS, allow_pickle=False) as arrays:
+                transitions = Transitions.from_arrays(arrays)
+        except (OSError, ValueError, KeyError) as error:
+            raise fmt.ArtifactError(f"the session mix needs {fmt.where(catalog.path, fmt.SESSION_TRANSITIONS)}: "
+                                    f"{type(error).__name__}") from error
+        n_items = len(catalog.session_item_ids)
+        if transitions.n_items != n_items or len(transitions.indptr) != n_items + 1:
+            raise fmt.ArtifactError(f"{fmt.where(catalog.path, fmt.SESSION_TRANSITIONS)} does not fit the "
+                                    f"{n_items} session items")
+        return transitions
+
     def _verify(self, probes: dict) -> None:
         """Reproduce the trainer's probe outputs from raw ids; a mismatch means a wrong or corrupt export."""
         users, items = np.array(probes["user_rows"]), np.array(probes["item_rows"])
@@ -114,7 +131,7 @@ class TensorFlowScorer:
             "ratings of the one-call signature": (
                 lambda: self._predict(**self._user_inputs(users), item_ids=item_ids)["rating"].numpy(),
                 probes["ratings"]),
-            "session scores": (lambda: self.session_scores([probes["session_items"]])[0, :50],
+            "session scores": (lambda: self._session_model_scores([probes["session_items"]])[0, :50],
                                probes["session_scores"]),
         }
         for name, (serve, expected) in checks.items():
@@ -151,6 +168,13 @@ class TensorFlowScorer:
         return self._ratings(user_rows, item_rows)
 
     def session_scores(self, sessions: list[list[str]]) -> np.ndarray:
+        scores = self._session_model_scores(sessions)
+        if not self.transitions_weight:
+            return scores
+        last_rows = np.array([self.catalog.session_item_rows[session[-1]] for session in sessions])
+        return mixed_scores(scores, last_rows, self.transitions, self.transitions_weight)
+
+    def _session_model_scores(self, sessions: list[list[str]]) -> np.ndarray:
         width = max(len(session) for session in sessions)
         padded = [session + [fmt.PAD_ID] * (width - len(session)) for session in sessions]
         return self._session(item_ids=tf.constant(padded, dtype=tf.string))["scores"].numpy()

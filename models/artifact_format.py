@@ -21,7 +21,8 @@ import pandas as pd
 from models.vocabulary import user_feature_columns
 
 # 2: the ranking model's item side and numpy head (RATING_HEAD); 3: a sha256 of every file (FILES);
-# 4: categorical user features as one input; 5: the /recommend mix (SERVING_MIX) and ITEM_ITEM
+# 4: categorical user features as one input; 5: the /recommend mix (SERVING_MIX) and ITEM_ITEM, the
+# /session/next mix (SESSION_TRANSITIONS)
 FORMAT_VERSION = 5
 
 LATEST = "LATEST"
@@ -86,6 +87,10 @@ PROBES = "probes.json"
 PROBE_TOLERANCE = 1e-3
 SESSION_ITEM_VOCAB = "vocab/session_items.txt"  # the session model's own item vocabulary
 SESSION_POPULARITY = "session_popularity.npy"  # float32 (n_session_items,): training occurrence counts
+# models.session_mix.Transitions over session item rows, written when the manifest's serving
+# SESSION_TRANSITIONS_WEIGHT is above 0: /session/next then mixes them with the session model
+SESSION_TRANSITIONS = "session_transitions.npz"
+SESSION_TRANSITIONS_WEIGHT = "session_transitions_weight"
 
 REQUIRED_FILES = (
     MANIFEST, USER_VOCAB, ITEM_VOCAB, ITEMS, USERS, POPULARITY, SEEN, ITEM_EMBEDDINGS, RATING_HEAD,

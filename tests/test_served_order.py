@@ -41,3 +41,7 @@ def test_served_recommendations_are_the_evaluated_ones(version, request):
             body = client.get(f"/recommend/{user}", params={"k": len(expected["item_ids"])}).json()
             assert [item["item_id"] for item in body["items"]] == expected["item_ids"]
             assert [item["score"] for item in body["items"]] == pytest.approx(expected["scores"], abs=1e-3)
+        expected = probes["session_next"]
+        body = client.post("/session/next", json={"items": probes["session_items"], "k": 10}).json()
+        assert [item["item_id"] for item in body["items"]] == expected["item_ids"]
+        assert [item["score"] for item in body["items"]] == pytest.approx(expected["scores"], abs=1e-4)

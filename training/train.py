@@ -87,7 +87,9 @@ def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyw
         "libraries": library_versions(),
         "serving": {"rating_range": list(ratings.rating_range), "history_length": config.history_length,
                     fmt.SERVING_MIX: asdict(rating.mix), "retrieval_temperature": config.retrieval.temperature,
-                    "session_model": served, "session_max_history": getattr(config, served).max_history,
+                    "session_model": session.result.model_name,
+                    "session_max_history": getattr(config, session.result.model_name).max_history,
+                    fmt.SESSION_TRANSITIONS_WEIGHT: session.result.transitions_weight,
                     "embedding_dim": int(config.retrieval.tower_widths[-1]),
                     "user_features": list(rating.context.vocab.user_features)},
         "served": report["served"],
@@ -101,7 +103,9 @@ def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyw
     bundle = ExportBundle(context=rating.context, catalog=ratings.items, retrieval=rating.retrieval.model,
                           ranking=rating.rating.model, rating_range=ratings.rating_range,
                           mix=rating.mix, item_item=rating.item_item,
-                          session_model=session.result.model, session_split=session.split)
+                          session_model=session.result.model, session_split=session.split,
+                          session_transitions=session.result.transitions,
+                          session_transitions_weight=session.result.transitions_weight)
     version_dir = export_version(artifacts, bundle, manifest, version=version, extra_files={
         fmt.REPORT_JSON: report,
         fmt.REPORT_MD: lambda path: path.write_text(markdown(report), "utf-8"),

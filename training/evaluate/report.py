@@ -34,8 +34,10 @@ EXPLAINED = {
                  "item-to-item score, re-ranked with the predicted rating; the sources, their weights and the "
                  "rating weight are chosen on validation. `two_tower` and `ease` are each candidate source "
                  "alone. Each test user's training items are excluded.",
-    "session": "The served session model was chosen on validation among GRU4Rec and NARM; every prefix of a "
-               "test session predicts its next item.",
+    "session": "The served row was chosen on validation (by recall@20 + mrr@20) among GRU4Rec and NARM, each "
+               "alone or mixed with first-order transitions from the session's last item (`+ transitions xW`: "
+               "(1 - W) x the model's softmax + W x P(next | last)); every prefix of a test session predicts "
+               "its next item.",
 }
 METRICS = ("RMSE / MAE: root mean squared / mean absolute error of predicted ratings on the test ratings. "
            "recall@K: the share of a test user's held-out items (or of test events' next items) found in the "

@@ -53,7 +53,7 @@ def _sequence_of_events(train: SequenceSet) -> np.ndarray:
     return np.repeat(np.arange(len(train.offsets) - 1), np.diff(train.offsets))
 
 
-def _last_items(histories: np.ndarray) -> np.ndarray:
+def last_items(histories: np.ndarray) -> np.ndarray:
     """The most recent item of each right-padded history (0 for an empty one)."""
     lengths = (histories > 0).sum(axis=1)
     return np.where(lengths > 0, histories[np.arange(len(histories)), np.maximum(lengths - 1, 0)], 0)
@@ -63,22 +63,28 @@ def _last_item_scorer(matrix: np.ndarray) -> HistoryScorer:
     """score(history, ·) = matrix[last item]; row 0 (padding) must be zero."""
 
     def score(histories: np.ndarray) -> np.ndarray:
-        return matrix[_last_items(np.asarray(histories))]
+        return matrix[last_items(np.asarray(histories))]
 
     return score
 
 
-def transition_scorer(train: SequenceSet, n_items: int) -> HistoryScorer:
-    """First-order transitions (a Markov chain on the last item, the "MC" baseline of Ludewig & Jannach
-    2018): score(j) = n(i→j) / n(i→·) for the last item i, counted over consecutive clicks within training
-    sequences, repeats (i→i) included. Normalising a row keeps its ranking of raw counts and makes scores
-    compare across histories. Items never seen right after i score 0, a tie that counts against them."""
+def transition_matrix(train: SequenceSet, n_items: int) -> np.ndarray:
+    """(n_items + 1, n_items + 1) float32: row i is n(i→j) / n(i→·), counted over consecutive clicks within
+    training sequences, repeats (i→i) included; row and column 0 (padding) are zero."""
     items = np.asarray(train.items, np.int64)
     within = np.ones(max(len(items) - 1, 0), dtype=bool)
     within[np.asarray(train.offsets[1:-1], np.int64) - 1] = False  # pairs across two sequences
     pairs = (items[:-1] * (n_items + 1) + items[1:])[within]
     counts = np.bincount(pairs, minlength=(n_items + 1) ** 2).reshape(n_items + 1, n_items + 1)
-    return _last_item_scorer((counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)).astype(np.float32))
+    return (counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)).astype(np.float32)
+
+
+def transition_scorer(train: SequenceSet, n_items: int) -> HistoryScorer:
+    """First-order transitions (a Markov chain on the last item, the "MC" baseline of Ludewig & Jannach
+    2018): score(j) = n(i→j) / n(i→·) for the last item i (``transition_matrix``). Normalising a row keeps
+    its ranking of raw counts and makes scores compare across histories. Items never seen right after i
+    score 0, a tie that counts against them."""
+    return _last_item_scorer(transition_matrix(train, n_items))
 
 
 def cooccurrence_scorer(train: SequenceSet, n_items: int, repeats: bool = True) -> HistoryScorer:

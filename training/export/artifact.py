@@ -18,7 +18,9 @@ from models.gru4rec import GRU4Rec
 from models.narm import NARM
 from models.ranking import RatingModel
 from models.retrieval import TwoTowerModel
+from models.selection import rows_of, top_columns
 from models.serving import QueryServing, RankingServing, SessionServing, save
+from models.session_mix import Transitions, mixed_scores
 from models.two_stage import Mix
 from training.data.examples import RatingContext
 from training.data.sequences import SequenceSplit
@@ -38,6 +40,8 @@ class ExportBundle:
     item_item: np.ndarray | None  # EASE's weights over item indices, where the mix uses them
     session_model: GRU4Rec | NARM
     session_split: SequenceSplit
+    session_transitions: Transitions | None  # where the served session scores mix them in
+    session_transitions_weight: float
 
 
 def new_version_name(now: datetime | None = None) -> str:
@@ -61,7 +65,8 @@ def _catalog(items: pd.DataFrame, item_ids: tuple[str, ...]) -> pd.DataFrame:
 def _probes(bundle: ExportBundle, n_users: int = 3, n_items: int = 5, k: int = 10) -> dict[str, Any]:
     """Outputs of the in-memory models, computed from the training-side index encoding (not through the
     export wrappers), for the server to reproduce from raw ids after loading; ``recommendations`` are
-    the evaluated two-stage top ``k`` (exact search, the default candidate count) of the probe users."""
+    the evaluated two-stage top ``k`` (exact search, the default candidate count) of the probe users,
+    ``session_next`` the served next items after the probe session."""
     import tensorflow as tf
 
     context = bundle.context
@@ -75,6 +80,9 @@ def _probes(bundle: ExportBundle, n_users: int = 3, n_items: int = 5, k: int = 1
     recommended = order.recommend(user_rows, [k] * len(user_rows))
     session = bundle.session_split.train.items[:3]
     session_scores = bundle.session_model.next_item_scores(tf.constant(session[np.newaxis, :]))[0, 1:].numpy()
+    served_session = mixed_scores(session_scores[np.newaxis, :], rows_of(session[-1:]), bundle.session_transitions,
+                                  bundle.session_transitions_weight)[0]
+    next_rows = top_columns(served_session[np.newaxis, :], k)[0]
     return {
         "user_rows": user_rows.tolist(),
         "item_rows": item_rows.tolist(),
@@ -88,6 +96,8 @@ def _probes(bundle: ExportBundle, n_users: int = 3, n_items: int = 5, k: int = 1
         "recommend_candidates": order.candidates,
         "session_items": [bundle.session_split.item_ids[index - 1] for index in session.tolist()],
         "session_scores": session_scores[:50].tolist(),
+        "session_next": {"item_ids": [bundle.session_split.item_ids[row] for row in next_rows.tolist()],
+                         "scores": served_session[next_rows].tolist()},
     }
 
 
@@ -101,6 +111,8 @@ def _write_files(directory: Path, bundle: ExportBundle) -> None:
     context.train_view.frame.to_parquet(directory / fmt.USERS, index=False)
     np.save(directory / fmt.POPULARITY, context.counts[1:].astype(np.float32))
     np.save(directory / fmt.SESSION_POPULARITY, bundle.session_split.counts[1:].astype(np.float32))
+    if bundle.session_transitions is not None:
+        np.savez(directory / fmt.SESSION_TRANSITIONS, **bundle.session_transitions.arrays())
     np.savez(directory / fmt.SEEN, indptr=context.train_view.seen.indptr, indices=context.train_view.seen.indices)
 
     if bundle.item_item is not None:

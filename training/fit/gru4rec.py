@@ -80,25 +80,27 @@ def _gru4rec_epochs(sequences: SequenceSet, counts: np.ndarray, n_items: int, co
 
 
 def fit_gru4rec(split: SequenceSplit, validation: SequenceSplit, config: GRU4RecConfig, seed: int = 42,
-                refit: bool = True) -> tuple[GRU4Rec, TrainingCurve]:
-    """Train on ``validation.train`` and keep the epoch with the best validation recall@20; with
-    ``refit``, return a fresh model trained on all of ``split.train`` for that many epochs instead.
+                refit: bool = True) -> tuple[GRU4Rec, GRU4Rec, TrainingCurve]:
+    """(served, fitted, curve): train on ``validation.train`` and keep the epoch with the best validation
+    recall@20 (fitted); with ``refit``, the served model is a fresh one trained on all of ``split.train``
+    for that many epochs, else the fitted one.
 
     Both splits share one vocabulary (``training.data.sequences.split_sequences``)."""
-    model, train_epoch = _gru4rec_epochs(validation.train, validation.counts, split.n_items, config, seed)
-    validation_scorer = history_scorer(model)
+    fitted, train_epoch = _gru4rec_epochs(validation.train, validation.counts, split.n_items, config, seed)
+    validation_scorer = history_scorer(fitted)
 
     def validate() -> float:
         return evaluate_next_item(validation_scorer, validation.test)["recall@20"]
 
     curve = TrainingCurve(model="gru4rec", metric="recall@20", higher_is_better=True)
     started = time.perf_counter()
-    variables = model.trainable_variables
+    variables = fitted.trainable_variables
     run_epochs(curve, config.epochs, config.patience, train_epoch, validate,
                get_weights=lambda: [variable.numpy() for variable in variables],
                set_weights=lambda weights: [v.assign(w) for v, w in zip(variables, weights, strict=True)])
     curve.seconds = time.perf_counter() - started
+    served = fitted
     if refit:
-        model, train_epoch = _gru4rec_epochs(split.train, split.counts, split.n_items, config, seed)
+        served, train_epoch = _gru4rec_epochs(split.train, split.counts, split.n_items, config, seed)
         refit_epochs(curve, train_epoch)
-    return model, curve
+    return served, fitted, curve

@@ -52,17 +52,17 @@ def _narm_epochs(sequences: SequenceSet, n_items: int, config: NARMConfig, seed:
 
 
 def fit_narm(split: SequenceSplit, validation: SequenceSplit, config: NARMConfig, seed: int = 42,
-             refit: bool = True) -> tuple[NARM, TrainingCurve]:
-    """Train on ``validation.train`` and keep the epoch with the best validation recall@20; with
-    ``refit``, return a fresh model trained on all of ``split.train`` for that many epochs instead."""
-    model, dataset = _narm_epochs(validation.train, split.n_items, config, seed)
-    scorer = narm_scorer(model)
+             refit: bool = True) -> tuple[NARM, NARM, TrainingCurve]:
+    """(served, fitted, curve) as ``training.fit.gru4rec.fit_gru4rec``."""
+    fitted, dataset = _narm_epochs(validation.train, split.n_items, config, seed)
+    scorer = narm_scorer(fitted)
     curve = TrainingCurve(model="narm", metric="recall@20", higher_is_better=True)
     started = time.perf_counter()
-    fit_keras(model, dataset, curve, config.epochs, config.patience,
+    fit_keras(fitted, dataset, curve, config.epochs, config.patience,
               lambda: evaluate_next_item(scorer, validation.test)["recall@20"])
     curve.seconds = time.perf_counter() - started
+    served = fitted
     if refit:
-        model, dataset = _narm_epochs(split.train, split.n_items, config, seed)
-        refit_epochs(curve, keras_epoch(model, dataset))
-    return model, curve
+        served, dataset = _narm_epochs(split.train, split.n_items, config, seed)
+        refit_epochs(curve, keras_epoch(served, dataset))
+    return served, fitted, curve
