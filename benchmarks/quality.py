@@ -7,8 +7,9 @@
 Protocols (training/README): ML-100K u1.base/u1.test for ratings and retrieval; ML-100K user
 sequences with a global time split at the 90th percentile; YOOCHOOSE's prepared split as given;
 Diginetica with the NARM/SR-GNN filtering and the last 7 days as test. Every choice (epochs, EASE's
-lambda, the served session model, the two-stage weight) is made on validation data carved out of
-the training part. Writes JSON and prints the Markdown tables the README's Quality section shows.
+lambda, the /recommend mix, the served session model and its transitions weight) is made on
+validation data carved out of the training part. Writes JSON and prints the Markdown tables the
+README's Quality section shows; ``--set seed=N`` repeats it with another seed.
 """
 
 from __future__ import annotations

@@ -26,11 +26,12 @@ def test_gru4rec_beats_popularity_on_later_sessions(trained_report):
     assert session["gru4rec"]["mrr@20"] >= 1.8 * session["popularity"]["mrr@20"]
 
 
-def test_training_curves_are_recorded(trained_report):
+def test_training_curves_are_recorded_and_every_served_model_was_refit(trained_report):
     for model in ("two_tower", "deep", "mf", "autorec", "gru4rec", "narm"):
         curve = trained_report["training"][model]
         assert 1 <= curve["best_epoch"] <= len(curve["loss"])
         assert all(np.isfinite(curve["loss"]))
+        assert curve["refit_seconds"] > 0  # retrained on fit + validation for best_epoch epochs
 
 
 def _gru(**overrides):
