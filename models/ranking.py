@@ -27,7 +27,7 @@ class RankingConfig:
     encoder: RankingEncoderConfig = field(default_factory=RankingEncoderConfig)
     hidden_widths: tuple[int, ...] = (128, 64)
     use_cross: bool = True
-    dropout: float = 0.1
+    dropout: float = 0.3  # on ML-100K validation RMSE: 0.1 -> 0.9112, 0.3 -> 0.9073, 0.5 -> 0.9076
     bias_l2: float = 1e-5
     learning_rate: float = 0.001
     batch_size: int = 256
