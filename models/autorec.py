@@ -25,11 +25,14 @@ MAX_CELLS = 50_000_000  # items x users; 200 MB of float32
 
 @config_dataclass
 class AutoRecConfig:
-    hidden_size: int = 500
+    # On ML-100K u1 validation RMSE (seed 42): hidden 500 at learning rate 0.002 -> 0.9186 (best epoch
+    # 12: it overfits within a few epochs), 0.0005 -> 0.9014, 0.0002 -> 0.8996; hidden 250 at 0.0005 ->
+    # 0.8933, at 0.0002 -> 0.8914; hidden 100 / 150 / 1000 and L2 1e-4 / 5e-4 / 2e-3 / 3e-3 did worse.
+    hidden_size: int = 250
     l2: float = 1e-3  # on encoder and decoder weights
-    learning_rate: float = 0.002
+    learning_rate: float = 0.0002
     batch_size: int = 64  # items per step
-    epochs: int = 150  # upper bound; early stopping on validation RMSE picks the epoch
+    epochs: int = 400  # upper bound; early stopping on validation RMSE picks the epoch (150-190 on ML-100K)
     patience: int = 10
 
 
