@@ -22,10 +22,10 @@ from threadpoolctl import threadpool_limits
 import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from app.artifacts import Catalog
 from models import artifact_format as fmt
-from models import rating_head
+from models import rating_head, user_autoencoder
 from models.features import to_tensor
 from models.item_item import item_item_scores
-from models.session_mix import Transitions, mixed_scores
+from models.session_mix import SessionMix, Transitions
 
 log = logging.getLogger("recsys.backend")
 _threads_configured = False
@@ -68,8 +68,10 @@ class TensorFlowScorer:
                                     f"{type(error).__name__}") from error
         self.item_embeddings = np.load(catalog.path / fmt.ITEM_EMBEDDINGS)
         self.item_item_weights = self._item_item(catalog) if catalog.mix.item_item else None
-        self.transitions_weight = float(catalog.manifest["serving"].get(fmt.SESSION_TRANSITIONS_WEIGHT, 0.0))
-        self.transitions = self._transitions(catalog) if self.transitions_weight else None
+        self.autoencoder = self._autoencoder(catalog) if catalog.mix.autoencoder else None
+        transitions_weight = float(catalog.manifest["serving"].get(fmt.SESSION_TRANSITIONS_WEIGHT, 0.0))
+        self.session_mix = SessionMix(transitions_weight,
+                                      self._transitions(catalog) if transitions_weight else None)
         try:
             head = rating_head.load(catalog.path / fmt.RATING_HEAD)
         except (OSError, ValueError, KeyError) as error:
@@ -106,6 +108,18 @@ class TensorFlowScorer:
             raise fmt.ArtifactError(f"{fmt.where(catalog.path, fmt.ITEM_ITEM)} is {weights.shape}, the catalog "
                                     f"has {n_items} items")
         return weights
+
+    @staticmethod
+    def _autoencoder(catalog: Catalog) -> user_autoencoder.UserAutoencoder:
+        try:
+            model = user_autoencoder.load(catalog.path / fmt.AUTOENCODER)
+        except (OSError, ValueError, KeyError) as error:
+            raise fmt.ArtifactError(f"the serving mix needs {fmt.where(catalog.path, fmt.AUTOENCODER)}: "
+                                    f"{type(error).__name__}") from error
+        if model.n_items != len(catalog.item_ids):
+            raise fmt.ArtifactError(f"{fmt.where(catalog.path, fmt.AUTOENCODER)} scores {model.n_items} items, the "
+                                    f"catalog has {len(catalog.item_ids)}")
+        return model
 
     @staticmethod
     def _transitions(catalog: Catalog) -> Transitions:
@@ -159,6 +173,9 @@ class TensorFlowScorer:
     def item_item_scores(self, user_rows: np.ndarray) -> np.ndarray:
         return item_item_scores(self.item_item_weights, self.catalog.seen, user_rows)
 
+    def autoencoder_scores(self, user_rows: np.ndarray) -> np.ndarray:
+        return self.autoencoder.scores(self.catalog.seen, user_rows)
+
     def search(self, queries: np.ndarray, n: int) -> np.ndarray:
         neighbors, _ = self._searcher.search_batched(queries, final_num_neighbors=n,
                                                      pre_reorder_num_neighbors=max(n, fmt.SCANN_REORDER))
@@ -169,10 +186,10 @@ class TensorFlowScorer:
 
     def session_scores(self, sessions: list[list[str]]) -> np.ndarray:
         scores = self._session_model_scores(sessions)
-        if not self.transitions_weight:
+        if not self.session_mix.weight:
             return scores
         last_rows = np.array([self.catalog.session_item_rows[session[-1]] for session in sessions])
-        return mixed_scores(scores, last_rows, self.transitions, self.transitions_weight)
+        return self.session_mix.scores(scores, last_rows)
 
     def _session_model_scores(self, sessions: list[list[str]]) -> np.ndarray:
         width = max(len(session) for session in sessions)

@@ -84,11 +84,17 @@ def ml100k(path: Path, config: TrainConfig) -> dict[str, Any]:
     # The same split and models, the occupation column removed from the user features.
     without = prepare_ratings(replace(ratings, users=ratings.users.drop(columns="occupation")), outcome.split,
                               config.history_length)
-    occupation = train_rating_models(without, config.ranking, config.mf, None, ratings.rating_range, config.seed,
-                                     config.refit)
+    occupation = train_rating_models(without, config.model_copy(update={"rating_model": "deep"}),
+                                     ratings.rating_range)
+    # NeuMF served alone, as `--set rating_model=neumf` would, without and with the paper's pre-training.
+    neumf = {}
+    for label, pretrain in (("neumf", False), ("neumf (pre-trained GMF + MLP)", True)):
+        variant = config.model_copy(update={"rating_model": "neumf",
+                                            "neumf": replace(config.neumf, pretrain=pretrain)})
+        neumf[label] = train_rating_models(outcome.context, variant, ratings.rating_range).metrics["neumf"]
     sequences = session_stage(loaders.sessions_from_ratings(ratings), USER_SEQUENCE_PROTOCOL, config)
     return {
-        "ml100k_ratings": outcome.rating.metrics,
+        "ml100k_ratings": {**outcome.rating.metrics, **neumf},
         "ml100k_retrieval": outcome.retrieval.metrics,
         "ml100k_sequences": sequences.result.metrics,
         "occupation_experiment": {"with occupation": outcome.rating.metrics["deep"],

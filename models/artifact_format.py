@@ -22,8 +22,8 @@ from models.vocabulary import user_feature_columns
 
 # 2: the ranking model's item side and numpy head (RATING_HEAD); 3: a sha256 of every file (FILES);
 # 4: categorical user features as one input; 5: the /recommend mix (SERVING_MIX) and ITEM_ITEM, the
-# /session/next mix (SESSION_TRANSITIONS)
-FORMAT_VERSION = 5
+# /session/next mix (SESSION_TRANSITIONS); 6: the user autoencoder source (AUTOENCODER), NeuMF heads
+FORMAT_VERSION = 6
 
 LATEST = "LATEST"
 MANIFEST = "manifest.json"
@@ -46,7 +46,11 @@ SCANN_REORDER = 400  # neighbours re-scored exactly; the index is built and quer
 # float32 (n_items, n_items): EASE's item-to-item weights (models.item_item), written only when the
 # served mix uses them (manifest serving[SERVING_MIX]["item_item"] > 0)
 ITEM_ITEM = "item_item.npy"
-SERVING_MIX = "mix"  # manifest serving key: models.two_stage.Mix as {"two_tower", "item_item", "rating"}
+# models.user_autoencoder.UserAutoencoder's layers (Mult-VAE or Mult-DAE, numpy), written only when the
+# served mix uses them (manifest serving[SERVING_MIX]["autoencoder"] > 0)
+AUTOENCODER = "autoencoder.npz"
+# manifest serving key: models.two_stage.Mix as {"two_tower", "item_item", "autoencoder", "rating"}
+SERVING_MIX = "mix"
 
 QUERY_MODEL = "saved_models/query"
 RANKING_MODEL = "saved_models/ranking"

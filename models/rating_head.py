@@ -126,6 +126,58 @@ class AutoRecHead:
 
 
 @dataclass(frozen=True)
+class NeuMFHead:
+    """NeuMF (``models.neumf``): mean + b_u + b_i + h_gmf . (p_u * q_i) + h_mlp . MLP([p'_u, q'_i]); states
+    are [b_u, p_u, p'_u] and [b_i, q_i, q'_i]; ``layers`` are the tower's dense (kernel, bias) pairs, all
+    ReLU, ``output`` is h = [h_gmf, h_mlp]. A branch of size 0 is absent."""
+
+    mean: float
+    gmf_dim: int
+    mlp_dim: int
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...]
+    output: np.ndarray
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        arrays = {"mean": np.float32(self.mean), "gmf_dim": np.int64(self.gmf_dim), "mlp_dim": np.int64(self.mlp_dim),
+                  "output": self.output}
+        for position, (kernel, bias) in enumerate(self.layers):
+            arrays[f"dense{position}_kernel"], arrays[f"dense{position}_bias"] = kernel, bias
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: Arrays) -> NeuMFHead:
+        count = sum(1 for name in arrays if name.startswith("dense") and name.endswith("_kernel"))
+        layers = tuple((arrays[f"dense{n}_kernel"], arrays[f"dense{n}_bias"]) for n in range(count))
+        return cls(float(arrays["mean"]), int(arrays["gmf_dim"]), int(arrays["mlp_dim"]), layers, arrays["output"])
+
+    def bind(self, users: np.ndarray, items: np.ndarray) -> PairScores:
+        g, m = self.gmf_dim, self.mlp_dim
+        user_bias, item_bias = users[:, 0] + np.float32(self.mean), items[:, 0]
+        # h_gmf . (p * q) = (p * h_gmf) . q: the output weights fold into the user's side once.
+        user_gmf = users[:, 1:1 + g] * self.output[:g]
+        item_gmf = np.ascontiguousarray(items[:, 1:1 + g])
+        if self.layers:  # the first layer's product with each half, once per user / item
+            kernel, bias = self.layers[0]
+            user_first = users[:, 1 + g:1 + g + m] @ kernel[:m] + bias
+            item_first = items[:, 1 + g:1 + g + m] @ kernel[m:]
+
+        def scores(user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+            batch, n = item_rows.shape
+            total = user_bias[user_rows][:, np.newaxis] + item_bias[item_rows]
+            if g:
+                total += np.matmul(item_gmf[item_rows], user_gmf[user_rows][:, :, np.newaxis])[..., 0]
+            if self.layers:
+                hidden = np.maximum(user_first[user_rows][:, np.newaxis] + item_first[item_rows], 0)
+                hidden = hidden.reshape(batch * n, -1)
+                for kernel, bias in self.layers[1:]:
+                    hidden = np.maximum(hidden @ kernel + bias, 0)
+                total += (hidden @ self.output[g:]).reshape(batch, n)
+            return total
+
+        return scores
+
+
+@dataclass(frozen=True)
 class BlendHead:
     """intercept + sum_k w_k clip(member_k): states are the members' states, concatenated in order."""
 
@@ -167,8 +219,9 @@ class BlendHead:
         return scores
 
 
-Head = DotHead | DeepHead | AutoRecHead | BlendHead
-_KINDS: dict[str, type] = {"dot": DotHead, "deep": DeepHead, "autorec": AutoRecHead, "blend": BlendHead}
+Head = DotHead | DeepHead | NeuMFHead | AutoRecHead | BlendHead
+_KINDS: dict[str, type] = {"dot": DotHead, "deep": DeepHead, "neumf": NeuMFHead, "autorec": AutoRecHead,
+                            "blend": BlendHead}
 
 
 def _under(arrays: Arrays, prefix: str) -> dict[str, np.ndarray]:

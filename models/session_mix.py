@@ -55,10 +55,21 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def mixed_scores(model_scores: np.ndarray, last_rows: np.ndarray, transitions: Transitions | None,
-                 weight: float) -> np.ndarray:
-    """(B, n_items) model scores and (B,) last item rows -> (B, n_items) served scores."""
-    if not weight:
-        return model_scores
-    return ((1.0 - weight) * softmax(model_scores.astype(np.float32))
-            + weight * transitions.following(last_rows)).astype(np.float32)
+@dataclass(frozen=True)
+class SessionMix:
+    """What /session/next serves on top of the session model: its scores alone (``weight`` 0), or mixed
+    with ``transitions`` (over session item rows, from the whole training part)."""
+
+    weight: float = 0.0
+    transitions: Transitions | None = None
+
+    def __post_init__(self) -> None:
+        if self.weight and self.transitions is None:
+            raise ValueError(f"a transitions weight of {self.weight} needs the transitions")
+
+    def scores(self, model_scores: np.ndarray, last_rows: np.ndarray) -> np.ndarray:
+        """(B, n_items) model scores and (B,) last item rows -> (B, n_items) served scores."""
+        if not self.weight:
+            return model_scores
+        return ((1.0 - self.weight) * softmax(model_scores.astype(np.float32))
+                + self.weight * self.transitions.following(last_rows)).astype(np.float32)

@@ -3,16 +3,18 @@
 One implementation, run by the server (``app.recommender``, with ScaNN and the exported rating head
 behind ``CandidateScorer``) and by the trainer when it chooses the mix and evaluates the served order
 (``training.evaluate.two_stage``, exact search over the in-memory models), so that what is measured
-is what is served. Two candidate sources are mixed (``Mix``):
+is what is served. Three candidate sources are mixed (``Mix``):
 
-    retrieval(u, i) = two_tower x <query_u, item_i> / temperature + item_item x (X_u . W)_i
+    retrieval(u, i) = two_tower x <query_u, item_i> / temperature     (the two-tower model)
+                    + item_item x (X_u . W)_i                          (EASE, ``models.item_item``)
+                    + autoencoder x log pi_i(X_u)                      (Mult-VAE / DAE, ``models.user_autoencoder``)
     score(u, i)     = retrieval(u, i) + rating x predicted rating (clipped to the scale)
 
-over the ``candidates`` unseen items with the best retrieval score. With the item-to-item source off
-the two-tower candidates come from the ANN index; with it on, retrieval scores the whole catalog
-exactly (it is only served on catalogs small enough for its matrix, ``models.item_item``). Ordering
-by predicted rating alone ranks what a user would rate highly *if* they saw it, not what they will
-pick; the trainer chooses every weight on validation data.
+over the ``candidates`` unseen items with the best retrieval score. With only the two-tower source
+the candidates come from the ANN index; with an item-to-item or autoencoder source, retrieval
+scores the whole catalog exactly (those sources are only trained and served on catalogs small
+enough for it). Ordering by predicted rating alone ranks what a user would rate highly *if* they saw
+it, not what they will pick; the trainer chooses every weight on validation data.
 
 This module imports numpy only: the serving path must not need TensorFlow for it.
 """
@@ -54,20 +56,30 @@ class CandidateScorer(Protocol):
     def item_item_scores(self, user_rows: np.ndarray) -> np.ndarray:
         """(B,) user rows -> (B, n_items) item-to-item scores (``models.item_item``)."""
 
+    def autoencoder_scores(self, user_rows: np.ndarray) -> np.ndarray:
+        """(B,) user rows -> (B, n_items) log-probabilities (``models.user_autoencoder``)."""
+
 
 @dataclass(frozen=True)
 class Mix:
-    """Weights of the two candidate sources and of the predicted rating in the served score."""
+    """Weights of the candidate sources and of the predicted rating in the served score."""
 
     two_tower: float = 1.0
     item_item: float = 0.0
+    autoencoder: float = 0.0
     rating: float = 0.0
 
-    def describe(self) -> str:
-        parts = [f"{label} x{weight:g}" for label, weight in (("two-tower", self.two_tower),
-                                                               ("EASE", self.item_item), ("rating", self.rating))
-                 if weight]
+    def describe(self, autoencoder: str = "autoencoder") -> str:
+        """E.g. "two-tower x1 + EASE x10 + rating x0.3"; ``autoencoder`` names that source (Mult-VAE...)."""
+        parts = [f"{label} x{weight:g}" for label, weight in (
+            ("two-tower", self.two_tower), ("EASE", self.item_item), (autoencoder, self.autoencoder),
+            ("rating", self.rating)) if weight]
         return " + ".join(parts) or "nothing"
+
+    @property
+    def exact(self) -> bool:
+        """Whether a source without an index is on: retrieval then scores the whole catalog."""
+        return bool(self.item_item or self.autoencoder)
 
 
 @dataclass(frozen=True)
@@ -97,12 +109,18 @@ class TwoStage:
         # Ask for enough neighbours that `wanted` remain after removing the seen ones.
         n = min(n_items, wanted + int(self.seen.counts[user_rows].max()))
         mix, logit = self.mix, self.mix.two_tower / self.temperature
-        with stage("embed"):
-            queries = self.scorer.query_embeddings(user_rows)
+        queries = None
+        if logit or not mix.exact:  # the two-tower source, or the index that finds candidates without one
+            with stage("embed"):
+                queries = self.scorer.query_embeddings(user_rows)
         with stage("retrieve"):
             catalog = None
-            if mix.item_item:  # no index for this source: every item is scored exactly
-                catalog = mix.item_item * self.scorer.item_item_scores(user_rows)
+            if mix.exact:  # no index for these sources: every item is scored exactly
+                catalog = np.zeros((len(user_rows), n_items), dtype=np.float32)
+                if mix.item_item:
+                    catalog += mix.item_item * self.scorer.item_item_scores(user_rows)
+                if mix.autoencoder:
+                    catalog += mix.autoencoder * self.scorer.autoencoder_scores(user_rows)
                 if logit:
                     catalog += logit * self.scorer.all_similarities(queries)
                 retrieved = top_columns(catalog, n)
@@ -114,6 +132,8 @@ class TwoStage:
             ratings = self.scorer.rank(user_rows, matrix)
             if catalog is not None:
                 retrieval = np.take_along_axis(catalog, matrix, axis=1)
+            elif not logit:  # candidates from the index, ordered by the rating alone
+                retrieval = np.zeros(matrix.shape, dtype=np.float32)
             else:
                 retrieval = logit * self.scorer.similarities(queries, matrix)
             scores = retrieval + mix.rating * ratings

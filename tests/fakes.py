@@ -59,6 +59,9 @@ class FakeScorer:
     def item_item_scores(self, user_rows):
         return np.zeros((len(user_rows), len(ITEMS)))
 
+    def autoencoder_scores(self, user_rows):
+        return np.zeros((len(user_rows), len(ITEMS)))
+
     def session_scores(self, sessions):
         self.sessions.extend(sessions)
         return np.tile(np.array([0.1, 0.2, 0.9, 0.4]), (len(sessions), 1))

@@ -68,16 +68,19 @@ def test_published_version_is_complete_and_named_by_latest(trained_version):
 
 def test_the_report_says_what_is_served_and_how_it_was_measured(trained_version, trained_report):
     served = trained_report["served"]
-    assert served["rating"] == "ranking" and served["session"].split(" + ")[0] in ("gru4rec", "narm")
-    mix = Mix(**fmt.read_manifest(trained_version)["serving"][fmt.SERVING_MIX])
-    assert served["retrieval"] == f"two_stage ({mix.describe()})"
+    assert served["rating"].startswith("blend (deep x") and served["session"].split(" + ")[0] in ("gru4rec", "narm")
+    serving = fmt.read_manifest(trained_version)["serving"]
+    mix, kind = Mix(**serving[fmt.SERVING_MIX]), serving["autoencoder_kind"]
+    assert served["retrieval"] == f"two_stage ({mix.describe(f'Mult-{kind.upper()}' if kind else 'autoencoder')})"
     assert (trained_version / fmt.ITEM_ITEM).exists() == (mix.item_item > 0)
+    assert (trained_version / fmt.AUTOENCODER).exists() == (mix.autoencoder > 0) == (kind is not None)
     lines = (trained_version / fmt.REPORT_MD).read_text(encoding="utf-8").splitlines()
     assert [line[:4] for line in lines[2:5]] == ["- ✅ "] * 3  # the tiny models beat the trivial baselines
     assert lines[3].startswith("- ✅ recommendations (/recommend): two_stage (")
     text = "\n".join(lines)
     assert f"| **{served['retrieval']}** (served) |" in text and "| two_tower |" in text
-    assert "| **ranking** (served) |" in text and "blend of the deep ranking model, MF" in text
+    assert f"| **{served['rating']}** (served) |" in text and "blend of the deep ranking model, MF" in text
+    assert "## The models" in text and "- **mult_vae**: Mult-VAE (Liang et al. 2018)" in text
     assert "| users with test ratings | 300 |" in text and "recall@K: the share" in text
 
 

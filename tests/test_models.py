@@ -16,7 +16,8 @@ def test_two_tower_beats_popularity_on_held_out_users(trained_report):
 
 def test_rating_models_beat_the_global_mean(trained_report):
     rating = trained_report["rating"]
-    for model in ("ranking", "deep", "mf"):
+    assert trained_report["served"]["rating"].startswith("blend (deep x")
+    for model in (trained_report["served"]["rating"], "deep", "mf"):
         assert rating[model]["rmse"] <= 0.9 * rating["global_mean"]["rmse"], model
 
 
@@ -27,7 +28,7 @@ def test_gru4rec_beats_popularity_on_later_sessions(trained_report):
 
 
 def test_training_curves_are_recorded_and_every_served_model_was_refit(trained_report):
-    for model in ("two_tower", "deep", "mf", "autorec", "gru4rec", "narm"):
+    for model in ("two_tower", "mult_vae", "mult_dae", "deep", "mf", "autorec", "gru4rec", "narm"):
         curve = trained_report["training"][model]
         assert 1 <= curve["best_epoch"] <= len(curve["loss"])
         assert all(np.isfinite(curve["loss"]))

@@ -9,6 +9,7 @@ from models import rating_head
 from models.autorec import AutoRecConfig, ItemAutoRec
 from models.ensemble import RatingEnsemble
 from models.features import RankingEncoderConfig
+from models.neumf import NeuMF, NeuMFConfig
 from models.ranking import DeepRankingModel, MatrixFactorization, MFConfig, RankingConfig
 from models.vocabulary import ItemFeatureTables
 
@@ -46,13 +47,17 @@ def _models(rng):
         "deep without cross": DeepRankingModel(SIZES, tables, 3.5,
                                                RankingConfig(encoder=encoder, hidden_widths=(7,), use_cross=False)),
         "autorec": ItemAutoRec(matrix.astype(np.float32), AutoRecConfig(hidden_size=10)),
+        "neumf": NeuMF(SIZES, 3.5, NeuMFConfig(gmf_dim=4, mlp_dim=3, mlp_widths=(6, 5, 2))),
+        "gmf alone": NeuMF(SIZES, 3.5, NeuMFConfig(gmf_dim=4), branches=("gmf",)),
+        "mlp alone": NeuMF(SIZES, 3.5, NeuMFConfig(mlp_dim=3, mlp_widths=(4,)), branches=("mlp",)),
         "blend": RatingEnsemble({"deep": deep, "mf": MatrixFactorization(SIZES, 3.5, MFConfig(dim=4)),
                                  "autorec": ItemAutoRec(matrix.astype(np.float32), AutoRecConfig(hidden_size=7))},
                                 np.array([0.2, 0.5, 0.3, 0.1], np.float32), RANGE),
     }
 
 
-@pytest.mark.parametrize("kind", ["mf", "deep", "deep without cross", "autorec", "blend"])
+@pytest.mark.parametrize("kind", ["mf", "deep", "deep without cross", "autorec", "neumf", "gmf alone", "mlp alone",
+                                  "blend"])
 def test_numpy_head_reproduces_the_tensorflow_model(kind, tmp_path):
     rng = np.random.default_rng(7)
     model = _models(rng)[kind]
@@ -104,3 +109,24 @@ def test_a_training_example_never_sees_its_own_item_and_rating():
     assert np.abs(leaked - honest).max() > 1e-3  # the history matters, so the check below can fail
     model.compile()
     assert float(model.compute_loss(with_target)) == pytest.approx(float(np.mean((honest - labels) ** 2)), rel=1e-4)
+
+
+def test_neumf_fused_from_gmf_and_mlp_predicts_their_weighted_interactions():
+    """The paper's initialisation: the fused model's interaction term is alpha x GMF's + (1 - alpha) x MLP's."""
+    rng = np.random.default_rng(5)
+    config = NeuMFConfig(gmf_dim=4, mlp_dim=3, mlp_widths=(6, 2), alpha=0.3)
+    gmf, mlp = NeuMF(SIZES, 3.5, config, ("gmf",)), NeuMF(SIZES, 3.5, config, ("mlp",))
+    for model in (gmf, mlp):
+        model.build_all()
+        _randomize(model, rng)
+    fused = NeuMF.fused(gmf, mlp, SIZES, 3.5, config)
+    features = {"user": tf.constant(np.arange(1, N_USERS + 1), tf.int32)}
+    items = tf.constant(rng.integers(1, N_ITEMS + 1, N_USERS), tf.int32)
+
+    def interaction(model):
+        users, item_states = model.user_state(features), model.item_state(items)
+        return model.interaction(users[:, 1:], item_states[:, 1:], training=False).numpy()
+
+    expected = 0.3 * interaction(gmf) + 0.7 * interaction(mlp)
+    assert np.ptp(expected) > 0.1
+    np.testing.assert_allclose(interaction(fused), expected, atol=1e-5)

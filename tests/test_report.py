@@ -30,6 +30,9 @@ def test_markdown_opens_with_verdicts_and_marks_the_served_rows():
     assert "## Data checks\n\n- r.csv: 2 rows with a rating outside 1..5 refused" in text
     assert "| **two_stage (two-tower x1 + rating x0.3)** (served) |" in text and "| two_tower |" in text
     assert "| users with test ratings | 7 |" in text and "| session events: test | 6 |" in text
+    # Each model present is explained once, by family: two_stage rows, popularity in two tasks.
+    models = text.split("## The models\n\n")[1].split("\n\n")[0].splitlines()
+    assert [line.split("**")[1] for line in models] == ["global_mean", "two_tower", "two_stage", "popularity", "narm"]
 
 
 def test_the_metrics_plot_marks_the_served_model(tmp_path, monkeypatch):

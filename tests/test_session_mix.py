@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models.session_mix import Transitions, mixed_scores, softmax
+from models.session_mix import SessionMix, Transitions, softmax
 
 MATRIX = np.array([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5], [0.0, 0.0, 0.0]], dtype=np.float32)  # row: last item
 
@@ -16,8 +16,8 @@ def test_transitions_round_trip_through_their_arrays():
 def test_the_weight_moves_from_the_model_alone_to_the_transitions_alone():
     logits = np.array([[2.0, 0.0, 1.0]], dtype=np.float32)
     transitions = Transitions.from_dense(MATRIX)
-    assert mixed_scores(logits, np.array([0]), None, 0.0) is logits  # the model's own scores, unchanged
-    assert mixed_scores(logits, np.array([0]), transitions, 1.0).tolist() == [[0.0, 1.0, 0.0]]
-    half = mixed_scores(logits, np.array([0]), transitions, 0.5)
+    assert SessionMix().scores(logits, np.array([0])) is logits  # the model's own scores, unchanged
+    assert SessionMix(1.0, transitions).scores(logits, np.array([0])).tolist() == [[0.0, 1.0, 0.0]]
+    half = SessionMix(0.5, transitions).scores(logits, np.array([0]))
     np.testing.assert_allclose(half, 0.5 * softmax(logits) + 0.5 * MATRIX[[0]], rtol=1e-6)
     assert half.sum() == pytest.approx(1.0)

@@ -56,7 +56,7 @@ def test_a_second_training_into_the_same_artifacts_is_refused(tmp_path, capsys):
 def test_a_version_that_loses_to_a_baseline_is_not_published_unless_asked(tmp_path, random_ratings):
     refused = recsys_train("--data", f"ratings-csv:{random_ratings}", "--artifacts", str(tmp_path), "--version", "r1")
     assert refused.returncode == 3, refused.stderr[-3000:]
-    assert "not published: on the test split, ratings (/predict-rating): ranking rmse" in refused.stderr
+    assert "not published: on the test split, ratings (/predict-rating): blend (deep x" in refused.stderr
     assert "LOSES TO global_mean" in refused.stderr and "--publish-anyway" in refused.stderr
     assert not (tmp_path / "r1").exists() and not (tmp_path / fmt.LATEST).exists()
 
@@ -65,13 +65,13 @@ def test_a_version_that_loses_to_a_baseline_is_not_published_unless_asked(tmp_pa
     assert published.returncode == 0, published.stderr[-3000:]
     assert fmt.read_latest(tmp_path) == "r2"
     report = (tmp_path / "r2" / fmt.REPORT_MD).read_text(encoding="utf-8").splitlines()
-    assert report[2].startswith("- ❌ ratings (/predict-rating): ranking rmse") and "LOSES TO global_mean" in report[2]
+    assert report[2].startswith("- ❌ ratings (/predict-rating): blend (deep x") and "LOSES TO global_mean" in report[2]
     # Quiet, informative output: no TensorFlow or ScaNN start-up noise, progress with estimates, a summary.
     for noise in ("cuInit", "absl::InitializeLog", "oneDNN", "WARNING:absl", "DeprecationWarning"):
         assert noise not in published.stderr
     assert "rating scale inferred as 1..5" in published.stderr
     assert "stage: session models" in published.stderr and "s left)" in published.stderr
-    assert "Test metrics of r2 (* = served):" in published.stdout and "*ranking" in published.stdout
+    assert "Test metrics of r2 (* = served):" in published.stdout and "*blend (deep x" in published.stdout
 
 
 def test_the_gate_compares_each_served_model_with_its_trivial_baseline():

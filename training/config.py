@@ -13,10 +13,14 @@ from pydantic_settings import BaseSettings, CliSettingsSource, SettingsConfigDic
 
 from models.autorec import AutoRecConfig
 from models.gru4rec import GRU4RecConfig
+from models.mult_vae import AutoencoderConfig
 from models.narm import NARMConfig
+from models.neumf import NeuMFConfig
 from models.ranking import MFConfig, RankingConfig
 from models.retrieval import RetrievalConfig
 from training.data.synthetic import SyntheticConfig
+
+RATING_MODELS = ("deep", "neumf", "mf", "autorec")
 
 
 class TrainConfig(BaseSettings):
@@ -33,14 +37,20 @@ class TrainConfig(BaseSettings):
     history_length: int = 200  # recent items per user fed to the query and ranking models
     # After choosing epochs and settings on validation, retrain the served models on all training data.
     refit: bool = True
-    # The candidate sources of /recommend: auto tries the two-tower model alone, beside EASE and EASE
-    # alone (on catalogs small enough, models.item_item) and keeps the best on validation; the others
-    # restrict the choice.
-    candidate_sources: Literal["auto", "two-tower", "with-ease"] = "auto"
+    # The candidate sources /recommend may mix: the two-tower model (ScaNN), EASE (on catalogs small enough
+    # for its matrix, models.item_item) and the user autoencoder (Mult-VAE / DAE); the mix of those
+    # given and their weights are chosen on validation (training.evaluate.two_stage.choose_mix).
+    candidate_sources: tuple[Literal["two-tower", "ease", "autoencoder"], ...] = Field(
+        default=("two-tower", "ease", "autoencoder"), min_length=1)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
-    ranking: RankingConfig = Field(default_factory=RankingConfig)
+    autoencoder: AutoencoderConfig = Field(default_factory=AutoencoderConfig)
+    # What /predict-rating serves and /recommend ranks with: one rating model, or "blend", a least-squares
+    # blend on validation of the models in rating_blend (I-AutoRec only on catalogs small enough for it).
+    rating_model: Literal["blend", *RATING_MODELS] = "blend"
+    rating_blend: tuple[Literal[RATING_MODELS], ...] = Field(default=("deep", "mf", "autorec"), min_length=1)
+    ranking: RankingConfig = Field(default_factory=RankingConfig)  # the deep ranking model
+    neumf: NeuMFConfig = Field(default_factory=NeuMFConfig)
     mf: MFConfig = Field(default_factory=MFConfig)
-    use_autorec: bool = True  # a member of the served rating blend (skipped on catalogs too large for it)
     autorec: AutoRecConfig = Field(default_factory=AutoRecConfig)
     session_model: Literal["auto", "gru4rec", "narm"] = "auto"  # auto: the better one on validation
     gru4rec: GRU4RecConfig = Field(default_factory=GRU4RecConfig)

@@ -1,7 +1,8 @@
 """The two training stages, shared by ``recsys-train`` and the quality benchmark.
 
-rating_stage: split rating data, train two-tower retrieval, the ranking model and MF, choose the
-two-stage order on validation, evaluate everything beside the baselines on the test part.
+rating_stage: split rating data, train the candidate sources (two-tower retrieval, EASE, the user
+autoencoders) and the rating models, choose the two-stage order on validation, evaluate everything
+beside the baselines on the test part.
 session_stage: split sessions under their protocol, train GRU4Rec and NARM, pick the one to serve on
 validation, evaluate beside the baselines on the test events.
 """
@@ -13,10 +14,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
 from models.item_item import SERVE_MAX_ITEMS
-from models.two_stage import Mix
+from models.two_stage import Mix, TwoStage
 from training.config import TrainConfig, as_json
 from training.data.dataset import RatingData, SessionData
 from training.data.examples import RatingContext, prepare_ratings
@@ -24,8 +23,10 @@ from training.data.sequences import SequenceProtocol, SequenceSplit, split_seque
 from training.data.split import RatingSplit, split_ratings
 from training.evaluate.metrics import evaluate_retrieval
 from training.evaluate.two_stage import RATING_ONLY, as_user_scorer, choose_mix, served_order
-from training.fit.loop import TrainingCurve
-from training.fit.rating_models import Trained, fit_ease, train_rating_models, train_retrieval
+from training.fit.autoencoder import train_autoencoder
+from training.fit.loop import Trained, TrainingCurve
+from training.fit.rating_models import train_rating_models
+from training.fit.retrieval import fit_ease, train_retrieval
 from training.fit.session_models import SessionResult, train_session_models
 
 log = logging.getLogger(__name__)
@@ -36,19 +37,28 @@ class RatingOutcome:
     split: RatingSplit
     context: RatingContext
     retrieval: Trained
+    autoencoder: Trained | None
     rating: Trained
-    mix: Mix  # of the /recommend order (models.two_stage)
-    item_item: np.ndarray | None  # EASE's weights over item indices where the mix uses them
+    order: TwoStage  # what /recommend serves (models.two_stage), over the training part: tested and exported
     seconds: dict[str, float]
+
+    @property
+    def mix(self) -> Mix:
+        return self.order.mix
+
+    @property
+    def autoencoder_kind(self) -> str | None:
+        """"vae" or "dae" where the served order uses a user autoencoder."""
+        return self.order.scorer.autoencoder.kind if self.mix.autoencoder else None
 
     @property
     def served_retrieval(self) -> str:
         """The report's name for the order ``/recommend`` serves."""
-        return two_stage_name(self.mix)
+        return two_stage_name(self.mix, self.autoencoder_kind)
 
     @property
     def curves(self) -> list[TrainingCurve]:
-        return [*self.retrieval.curves, *self.rating.curves]
+        return [*self.retrieval.curves, *(self.autoencoder.curves if self.autoencoder else []), *self.rating.curves]
 
 
 @dataclass
@@ -64,8 +74,8 @@ class SessionOutcome:
                 "test_events": len(self.split.test), "protocol": as_json(self.protocol)}
 
 
-def two_stage_name(mix: Mix) -> str:
-    return f"two_stage ({mix.describe()})"
+def two_stage_name(mix: Mix, autoencoder_kind: str | None = None) -> str:
+    return f"two_stage ({mix.describe(f'Mult-{autoencoder_kind.upper()}' if autoencoder_kind else 'autoencoder')})"
 
 
 def rating_stage(ratings: RatingData, config: TrainConfig) -> RatingOutcome:
@@ -75,26 +85,31 @@ def rating_stage(ratings: RatingData, config: TrainConfig) -> RatingOutcome:
     log.info("rating split %s", split.describe())
     ease = fit_ease(context)
     retrieval = train_retrieval(context, config.retrieval, config.seed, config.refit, ease)
+    autoencoder = None
+    if "autoencoder" in config.candidate_sources:
+        autoencoder = train_autoencoder(context, config.autoencoder, config.seed, config.refit)
     retrieval_seconds = time.perf_counter() - started
-    rating = train_rating_models(context, config.ranking, config.mf, config.autorec if config.use_autorec else None,
-                                 ratings.rating_range, config.seed, config.refit)
+    rating = train_rating_models(context, config, ratings.rating_range)
     servable = ease if ease is not None and len(context.vocab.items) <= SERVE_MAX_ITEMS else None
     if ease is not None and servable is None:
         log.info("EASE is not a candidate source of /recommend: %d items, more than %d", len(context.vocab.items),
                  SERVE_MAX_ITEMS)
     mix, _ = choose_mix(context, retrieval.fitted, rating.fitted, ratings.rating_range,
-                        servable.fit if servable is not None else None, config.candidate_sources)
-    item_item = servable.train if servable is not None and mix.item_item else None
+                        servable.fit if servable is not None else None,
+                        autoencoder.fitted if autoencoder is not None else None, config.candidate_sources)
+    order = served_order(retrieval.model, rating.model, context.train_view, context.counts, ratings.rating_range,
+                         mix, servable.train if mix.item_item else None,
+                         autoencoder.model if mix.autoencoder else None)
     test_items, seen = context.held_out_items("test"), context.train_view.seen
-    served = served_order(retrieval.model, rating.model, context.train_view, context.counts, ratings.rating_range,
-                          mix, item_item)
-    two_stage = {two_stage_name(mix): served, "two_stage (rating only)": replace(served, mix=RATING_ONLY)}
+    kind = autoencoder.model.kind if mix.autoencoder else None
+    two_stage = {two_stage_name(mix, kind): order, "two_stage (rating only)": replace(order, mix=RATING_ONLY)}
     retrieval.metrics = {"two_tower": retrieval.metrics.pop("two_tower"), **{
-        name: evaluate_retrieval(as_user_scorer(order), test_items, seen) for name, order in two_stage.items()},
+        name: evaluate_retrieval(as_user_scorer(two_stage_order), test_items, seen)
+        for name, two_stage_order in two_stage.items()}, **(autoencoder.metrics if autoencoder else {}),
         **retrieval.metrics}
     seconds = {"retrieval_seconds": round(retrieval_seconds, 1),
                "rating_seconds": round(time.perf_counter() - started - retrieval_seconds, 1)}
-    return RatingOutcome(split, context, retrieval, rating, mix, item_item, seconds)
+    return RatingOutcome(split, context, retrieval, autoencoder, rating, order, seconds)
 
 
 def session_stage(sessions: SessionData, protocol: SequenceProtocol, config: TrainConfig) -> SessionOutcome:

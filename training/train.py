@@ -74,7 +74,7 @@ def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyw
     }
     curves = [*rating.curves, *session.result.curves]
     report = {"version": version, "data": data_description,
-              "served": {"rating": "ranking", "retrieval": rating.served_retrieval, "session": served},
+              "served": {"rating": rating.rating.served, "retrieval": rating.served_retrieval, "session": served},
               "rating": rating.rating.metrics,
               "retrieval": rating.retrieval.metrics, "session": session.result.metrics,
               "training": {curve.model: curve.as_dict() for curve in curves},
@@ -86,10 +86,11 @@ def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyw
                                          for key in ("data", "sessions", "items", "users")}},
         "libraries": library_versions(),
         "serving": {"rating_range": list(ratings.rating_range), "history_length": config.history_length,
-                    fmt.SERVING_MIX: asdict(rating.mix), "retrieval_temperature": config.retrieval.temperature,
+                    fmt.SERVING_MIX: asdict(rating.mix), "autoencoder_kind": rating.autoencoder_kind,
+                    "retrieval_temperature": config.retrieval.temperature,
                     "session_model": session.result.model_name,
                     "session_max_history": getattr(config, session.result.model_name).max_history,
-                    fmt.SESSION_TRANSITIONS_WEIGHT: session.result.transitions_weight,
+                    fmt.SESSION_TRANSITIONS_WEIGHT: session.result.mix.weight,
                     "embedding_dim": int(config.retrieval.tower_widths[-1]),
                     "user_features": list(rating.context.vocab.user_features)},
         "served": report["served"],
@@ -101,11 +102,9 @@ def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyw
         (log.info if verdict.wins else log.warning)("verdict: %s", verdict.line())
     stage.begin("export, smoke test and publish")
     bundle = ExportBundle(context=rating.context, catalog=ratings.items, retrieval=rating.retrieval.model,
-                          ranking=rating.rating.model, rating_range=ratings.rating_range,
-                          mix=rating.mix, item_item=rating.item_item,
+                          ranking=rating.rating.model, rating_range=ratings.rating_range, order=rating.order,
                           session_model=session.result.model, session_split=session.split,
-                          session_transitions=session.result.transitions,
-                          session_transitions_weight=session.result.transitions_weight)
+                          session_mix=session.result.mix)
     version_dir = export_version(artifacts, bundle, manifest, version=version, extra_files={
         fmt.REPORT_JSON: report,
         fmt.REPORT_MD: lambda path: path.write_text(markdown(report), "utf-8"),

@@ -53,8 +53,7 @@ class RatingContext:
 
     def held_out_items(self, part: str) -> dict[int, set[int]]:
         """User index -> item indices in a held-out part ("validation" or "test"), known users and items only."""
-        frame = self.frames[part]
-        frame = frame[(frame["user_index"] > 0) & (frame["item_index"] > 0)]
+        frame = known(self.frames[part])
         return {int(user): set(group.tolist()) for user, group in frame.groupby("user_index")["item_index"]}
 
 
@@ -123,12 +122,23 @@ def prepare_ratings(data: RatingData, split: RatingSplit, history_length: int = 
     )
 
 
+def known(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a split part whose user and item are both in the vocabulary."""
+    return frame[(frame["user_index"] > 0) & (frame["item_index"] > 0)]
+
+
+def known_pairs(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """User and item indices of ``known(frame)``."""
+    rows = known(frame)
+    return rows["user_index"].to_numpy(), rows["item_index"].to_numpy()
+
+
 def interaction_dataset(view: UserView, frame: pd.DataFrame, batch_size: int, shuffle_seed: int | None = None,
                         counts: np.ndarray | None = None) -> tf.data.Dataset:
     """Batches of user index features + ``item`` and ``rating`` (and ``item_log_probability`` when item
     ``counts`` are given) for the known users and items of ``frame``; user features are gathered per
     batch from the per-user tables, so memory stays O(users + interactions)."""
-    frame = frame[(frame["user_index"] > 0) & (frame["item_index"] > 0)]
+    frame = known(frame)
     items = frame["item_index"].to_numpy(np.int32)
     columns = {"user_row": frame["user_index"].to_numpy(np.int32), "item": items,
                "rating": frame["rating"].to_numpy(np.float32)}

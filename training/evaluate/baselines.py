@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.item_item import item_item_scores
+from models.selection import SeenItems, rows_of
 from training.evaluate.metrics import UserScorer
 
 # Dense blocks (rows x columns) built at once while accumulating a gram matrix: 4M cells, 16 MB in float32.
@@ -102,10 +104,16 @@ def _interactions(user_index: np.ndarray, item_index: np.ndarray, n_users: int) 
 
 
 def _matrix_scorer(users: SparseRows, item_weights: np.ndarray) -> UserScorer:
-    """score(u, ·) = X_u · W for a (n_items + 1, n_items + 1) item-to-item weight matrix W."""
+    """score(u, ·) = X_u · W for a (n_items + 1, n_items + 1) item-to-item weight matrix W over item
+    indices: the served item-to-item scores (``models.item_item``), in index space."""
+    n_items = len(item_weights) - 1
+    seen = SeenItems.from_csr(users.indptr[1:] - users.indptr[1], rows_of(users.indices[users.indptr[1]:]), n_items)
+    weights = np.ascontiguousarray(item_weights[1:, 1:])
 
     def score(batch: np.ndarray) -> np.ndarray:
-        return users.dense(np.asarray(batch, np.int64), len(item_weights)) @ item_weights  # (B, n_items + 1)
+        scores = np.zeros((len(batch), n_items + 1), dtype=np.float32)
+        scores[:, 1:] = item_item_scores(weights, seen, rows_of(batch))
+        return scores
 
     return score
 

@@ -26,18 +26,65 @@ TASKS = {
 
 # What each served row is, for readers who did not write the trainer.
 EXPLAINED = {
-    "rating": "`ranking` is what `/predict-rating` serves: a blend of the deep ranking model, MF with biases and "
-              "(on catalogs small enough) I-AutoRec, with blend weights fitted on the validation part; "
-              "`global_mean` predicts the training mean for everyone.",
+    "rating": "The served row is what `/predict-rating` serves and `/recommend` ranks with (`rating_model`): by "
+              "default a blend of the deep ranking model, MF with biases and (on catalogs small enough) I-AutoRec, "
+              "named with its weights, fitted by least squares on the validation part; `global_mean` predicts the "
+              "training mean for everyone.",
     "retrieval": "The served row is the order `/recommend` returns, computed by the server's own code: the top "
-                 "100 unseen items by a mix of the two-tower logit and (on catalogs small enough) EASE's "
-                 "item-to-item score, re-ranked with the predicted rating; the sources, their weights and the "
-                 "rating weight are chosen on validation. `two_tower` and `ease` are each candidate source "
-                 "alone. Each test user's training items are excluded.",
+                 "100 unseen items by a mix of the candidate sources (the two-tower logit, EASE's item-to-item "
+                 "score, the user autoencoder's log-probability), re-ranked with the predicted rating; the "
+                 "sources, their weights and the rating weight are chosen on validation. `two_tower`, `ease`, "
+                 "`mult_vae` and `mult_dae` are each source alone. Each test user's training items are excluded.",
     "session": "The served row was chosen on validation (by recall@20 + mrr@20) among GRU4Rec and NARM, each "
                "alone or mixed with first-order transitions from the session's last item (`+ transitions xW`: "
                "(1 - W) x the model's softmax + W x P(next | last)); every prefix of a test session predicts "
                "its next item.",
+}
+# Two sentences per model: what it is and when it wins. Keys are row names up to the first " (".
+MODELS = {
+    "deep": "The deep ranking model: user id, demographics and the mean of the user's recent and rated items, "
+            "item id, genres and title, through a DCN cross layer and an MLP, plus biases. It wins where side "
+            "features and histories say more than ids, and as the blend's second member.",
+    "neumf": "NeuMF (He et al. 2017): a generalized matrix factorization branch and an MLP branch over separate "
+             "id embeddings, fused by one linear layer, trained here on squared rating error. It learns "
+             "non-linear id interactions but no side features or history; on ML-100K it lands between MF and the "
+             "deep model and adds nothing to their blend (`--set rating_model=neumf` serves it).",
+    "mf": "Matrix factorization with biases (Koren et al. 2009): the mean, a user and an item bias and a dot "
+          "product of id vectors. A fast, strong baseline on dense ratings; it cannot use side features.",
+    "autorec": "I-AutoRec (Sedhain et al. 2015): each item's vector of ratings by all users is encoded and "
+               "decoded by one hidden layer, and the decoder's output for a user is the prediction. The best "
+               "single rating model on ML-100K; its ratings matrix lives in memory, which bounds the catalog.",
+    "blend": "A least-squares blend of the rating models' predictions, weights fitted on the validation part "
+             "(the Netflix Prize's last step). It wins whenever its members err differently.",
+    "global_mean": "Predicts the training mean rating for everyone. The floor every rating model must beat.",
+    "two_tower": "The two-tower retrieval model (TensorFlow Recommenders): a query tower over the user's "
+                 "features and history and a candidate tower over the item, trained with a sampled softmax; "
+                 "served through a ScaNN index. It scales to any catalog and wins where features matter.",
+    "two_stage": "What `/recommend` serves: candidates from the mixed sources, then the predicted rating "
+                 "added with its weight. `rating only` orders two-tower candidates by predicted rating "
+                 "alone: what a user would rate highly if they saw it, not what they will pick.",
+    "mult_vae": "Mult-VAE (Liang et al. 2018): a variational autoencoder over the user's interaction vector "
+                "with a multinomial likelihood and an annealed KL weight beta (the kept epoch chooses it). "
+                "Strong on implicit feedback with enough users per item; bounded to catalogs whose dense "
+                "user vectors fit the training budget.",
+    "mult_dae": "Mult-DAE (Liang et al. 2018): the same autoencoder without the variational code, denoising "
+                "by dropout on the input. Often on par with Mult-VAE, sometimes ahead on small data.",
+    "ease": "EASE (Steck 2019): a closed-form item-to-item weight matrix with a zero diagonal, lambda chosen "
+            "on validation. The strongest classical baseline on MovieLens; its n² matrix bounds the catalog.",
+    "item_knn": "Item-kNN with cosine similarity over the users' interactions. A robust baseline on small data.",
+    "popularity": "The most interacted-with items, the same for everyone. The floor every recommender must "
+                  "beat, and what new users get.",
+    "gru4rec": "GRU4Rec (Hidasi et al.): a GRU over the session's items, trained session-parallel with sampled "
+               "negatives. Wins on long, ordered sessions.",
+    "narm": "NARM (Li et al. 2017): a GRU with attention over the session, so the main purpose of the session "
+            "weighs in. Usually ahead of GRU4Rec on short sessions.",
+    "sknn": "Session-kNN: sessions similar to the current one vote for their items. A strong baseline on "
+            "e-commerce clicks.",
+    "vsknn": "V-SKNN: session-kNN that weighs recent items of the session more. Often the best neighbourhood "
+             "model on click logs.",
+    "transitions": "First-order transitions: P(next | last item) counted in training sessions. Wins where "
+                   "the last item says most.",
+    "cooccurrence": "Items that co-occur with the last item in training sessions. A simple, weak baseline.",
 }
 METRICS = ("RMSE / MAE: root mean squared / mean absolute error of predicted ratings on the test ratings. "
            "recall@K: the share of a test user's held-out items (or of test events' next items) found in the "
@@ -79,6 +126,9 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {name} | " + " | ".join(f"{values.get(metric, float('nan')):.4f}" for metric in metrics)
                          + " |")
         lines.append("")
+    described = {_family(model) for task in TASKS for model in report.get(task, {})} & set(MODELS)
+    if described:
+        lines += ["## The models", "", *(f"- **{name}**: {MODELS[name]}" for name in MODELS if name in described), ""]
     curves = report.get("training", {})
     if curves:
         lines += ["## Training", "",
@@ -93,6 +143,11 @@ def markdown(report: dict[str, Any]) -> str:
                          f"| {curve['seconds']:.1f} | {curve.get('refit_seconds', 0.0):.1f} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _family(model: str) -> str:
+    """A report row's model family: "ease (lambda 500)" -> "ease", "narm + transitions x0.2" -> "narm"."""
+    return model.split(" (")[0].split(" + ")[0]
 
 
 def plot_training_curves(report: dict[str, Any], path: Path) -> None:

@@ -18,15 +18,18 @@ from models import rating_head
 from models.item_item import item_item_scores
 from models.selection import indices_of, rows_of, top_columns
 from models.two_stage import Mix, TwoStage
+from models.user_autoencoder import UserAutoencoder
 from training.data.examples import RatingContext, UserView
 from training.evaluate.metrics import UserScorer, evaluate_retrieval
 
 log = logging.getLogger(__name__)
 
-# Candidate mixes tried on validation: the two-tower model alone, with EASE beside it at several
-# weights (an EASE score difference of 0.1 is about one logit unit at weight 10), and EASE alone;
-# then the predicted rating's weight on top of the best one.
-ITEM_ITEM_WEIGHTS = (1.0, 3.0, 10.0, 30.0, 100.0)
+# The mix is chosen on validation greedily: each candidate source alone, then the others added one at
+# a time at these weights relative to the first (the sources' scales differ: an EASE score difference
+# of 0.1 is about one two-tower logit unit at weight 10), while that improves; then the predicted
+# rating's weight on top.
+SOURCES = {"two-tower": "two_tower", "ease": "item_item", "autoencoder": "autoencoder"}  # setting -> Mix field
+ADDED_WEIGHTS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 RATING_WEIGHTS = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0)
 RATING_ONLY = Mix(two_tower=0.0, item_item=0.0, rating=1.0)  # two-tower candidates ordered by rating alone
 
@@ -48,13 +51,14 @@ def _per_user(compute: Any, view: UserView, batch: int = 4096) -> np.ndarray:
 
 class InMemoryScorer:
     """``models.two_stage.CandidateScorer`` over the trained models, in user and item rows; ``item_item``
-    is EASE's weight matrix over item indices (``training.fit.rating_models.EaseFit``)."""
+    is EASE's weight matrix over item indices (``training.fit.retrieval.EaseFit``)."""
 
     def __init__(self, retrieval: Any, ranking: Any, view: UserView, rating_range: tuple[float, float],
-                 item_item: np.ndarray | None = None) -> None:
+                 item_item: np.ndarray | None = None, autoencoder: UserAutoencoder | None = None) -> None:
         n_items = view.seen.n_columns
         self.seen = view.seen
         self.item_item = None if item_item is None else np.ascontiguousarray(item_item[1:, 1:])
+        self.autoencoder = autoencoder
         self.user_embeddings = _per_user(retrieval.query_embedding, view)
         self.item_embeddings = item_embeddings(retrieval, n_items)[1:]
         item_states = ranking.item_state(tf.range(1, n_items + 1, dtype=tf.int32)).numpy()
@@ -70,6 +74,9 @@ class InMemoryScorer:
     def item_item_scores(self, user_rows: np.ndarray) -> np.ndarray:
         return item_item_scores(self.item_item, self.seen, user_rows)
 
+    def autoencoder_scores(self, user_rows: np.ndarray) -> np.ndarray:
+        return self.autoencoder.scores(self.seen, user_rows)
+
     def search(self, queries: np.ndarray, n: int) -> np.ndarray:
         return top_columns(self.all_similarities(queries), n)
 
@@ -81,10 +88,11 @@ class InMemoryScorer:
 
 
 def served_order(retrieval: Any, ranking: Any, view: UserView, counts: np.ndarray, rating_range: tuple[float, float],
-                 mix: Mix, item_item: np.ndarray | None = None, candidates: int = 100) -> TwoStage:
+                 mix: Mix, item_item: np.ndarray | None = None, autoencoder: UserAutoencoder | None = None,
+                 candidates: int = 100) -> TwoStage:
     """What the server builds from the exported version (``app.recommender``), from the models in memory;
     ``counts`` (n_items + 1,) are the training interactions per item index."""
-    return TwoStage(InMemoryScorer(retrieval, ranking, view, rating_range, item_item), view.seen,
+    return TwoStage(InMemoryScorer(retrieval, ranking, view, rating_range, item_item, autoencoder), view.seen,
                     popular_rows=np.argsort(-counts[1:], kind="stable"), mix=mix,
                     temperature=retrieval.config.temperature, candidates=candidates)
 
@@ -105,14 +113,19 @@ def as_user_scorer(order: TwoStage) -> UserScorer:
 
 
 def choose_mix(context: RatingContext, retrieval: Any, ranking: Any, rating_range: tuple[float, float],
-               item_item: np.ndarray | None, sources: str = "auto",
-               candidates: int = 100) -> tuple[Mix, dict[str, float]]:
-    """The mix with the best validation ndcg@10, models and EASE fitted on the fit part: first the
-    candidate sources (EASE only where ``item_item`` is given; ``sources`` "two-tower" or "with-ease"
-    restrict them), then the rating weight on top."""
+               item_item: np.ndarray | None, autoencoder: UserAutoencoder | None,
+               sources: tuple[str, ...] = tuple(SOURCES), candidates: int = 100) -> tuple[Mix, dict[str, float]]:
+    """The mix with the best validation ndcg@10, every model fitted on the fit part: the candidate
+    sources among ``sources`` that are given (EASE where ``item_item`` is, the autoencoder where
+    ``autoencoder`` is), chosen greedily (``ADDED_WEIGHTS``), then the rating weight on top."""
     validation_items = context.held_out_items("validation")
     order = served_order(retrieval, ranking, context.fit_view, context.counts, rating_range, Mix(), item_item,
-                         candidates)
+                         autoencoder, candidates)
+    given = {"two-tower": True, "ease": item_item is not None, "autoencoder": autoencoder is not None}
+    available = [field for source, field in SOURCES.items() if source in sources and given[source]]
+    if not available:
+        raise ValueError(f"no candidate source can be served: asked for {', '.join(sources)}; trained: "
+                         f"{', '.join(source for source, trained in given.items() if trained)}")
     tried: dict[Mix, float] = {}
 
     def best_of(mixes: list[Mix]) -> Mix:
@@ -122,12 +135,17 @@ def choose_mix(context: RatingContext, retrieval: Any, ranking: Any, rating_rang
                 tried[mix] = evaluate_retrieval(scorer, validation_items, context.fit_view.seen)["ndcg@10"]
         return max(mixes, key=tried.get)
 
-    with_ease = [Mix(item_item=weight) for weight in ITEM_ITEM_WEIGHTS] + [Mix(two_tower=0.0, item_item=1.0)]
-    if item_item is None or sources == "two-tower":
-        mixes = [Mix()]
-    else:
-        mixes = with_ease if sources == "with-ease" else [Mix(), *with_ease]
-    best = best_of(mixes)
+    nothing = Mix(two_tower=0.0)
+    best = best_of([replace(nothing, **{source: 1.0}) for source in available])
+    while True:
+        added = [replace(best, **{source: weight}) for source in available if not getattr(best, source)
+                 for weight in ADDED_WEIGHTS]
+        if not added:
+            break
+        candidate = best_of(added)
+        if tried[candidate] <= tried[best]:
+            break
+        best = candidate
     best = best_of([replace(best, rating=weight) for weight in RATING_WEIGHTS])
     by_mix = {mix.describe(): round(float(value), 4) for mix, value in tried.items()}
     log.info("served /recommend mix chosen on validation: %s (ndcg@10 by mix: %s)", best.describe(), by_mix)

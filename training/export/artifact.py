@@ -13,18 +13,18 @@ import numpy as np
 import pandas as pd
 
 from models import artifact_format as fmt
-from models import checksums, rating_head
+from models import checksums, rating_head, user_autoencoder
 from models.gru4rec import GRU4Rec
 from models.narm import NARM
 from models.ranking import RatingModel
 from models.retrieval import TwoTowerModel
 from models.selection import rows_of, top_columns
 from models.serving import QueryServing, RankingServing, SessionServing, save
-from models.session_mix import Transitions, mixed_scores
-from models.two_stage import Mix
+from models.session_mix import SessionMix
+from models.two_stage import TwoStage
 from training.data.examples import RatingContext
 from training.data.sequences import SequenceSplit
-from training.evaluate.two_stage import item_embeddings, served_order
+from training.evaluate.two_stage import InMemoryScorer, item_embeddings
 from training.export.ann import build_searcher
 from training.export.publish import publish
 
@@ -36,12 +36,10 @@ class ExportBundle:
     retrieval: TwoTowerModel
     ranking: RatingModel
     rating_range: tuple[float, float]
-    mix: Mix  # of the /recommend order (models.two_stage)
-    item_item: np.ndarray | None  # EASE's weights over item indices, where the mix uses them
+    order: TwoStage  # what /recommend serves, over the in-memory models (training.evaluate.two_stage)
     session_model: GRU4Rec | NARM
     session_split: SequenceSplit
-    session_transitions: Transitions | None  # where the served session scores mix them in
-    session_transitions_weight: float
+    session_mix: SessionMix  # what /session/next serves on top of the session model
 
 
 def new_version_name(now: datetime | None = None) -> str:
@@ -75,13 +73,11 @@ def _probes(bundle: ExportBundle, n_users: int = 3, n_items: int = 5, k: int = 1
     features = {name: tf.constant(values[user_rows + 1]) for name, values in context.train_view.indices.items()}
     query = bundle.retrieval.query_embedding(features).numpy()
     ratings = bundle.ranking({**features, "item": tf.constant(np.tile(item_rows + 1, (len(user_rows), 1)))}).numpy()
-    order = served_order(bundle.retrieval, bundle.ranking, context.train_view, context.counts, bundle.rating_range,
-                         bundle.mix, bundle.item_item)
+    order = bundle.order
     recommended = order.recommend(user_rows, [k] * len(user_rows))
     session = bundle.session_split.train.items[:3]
     session_scores = bundle.session_model.next_item_scores(tf.constant(session[np.newaxis, :]))[0, 1:].numpy()
-    served_session = mixed_scores(session_scores[np.newaxis, :], rows_of(session[-1:]), bundle.session_transitions,
-                                  bundle.session_transitions_weight)[0]
+    served_session = bundle.session_mix.scores(session_scores[np.newaxis, :], rows_of(session[-1:]))[0]
     next_rows = top_columns(served_session[np.newaxis, :], k)[0]
     return {
         "user_rows": user_rows.tolist(),
@@ -111,12 +107,15 @@ def _write_files(directory: Path, bundle: ExportBundle) -> None:
     context.train_view.frame.to_parquet(directory / fmt.USERS, index=False)
     np.save(directory / fmt.POPULARITY, context.counts[1:].astype(np.float32))
     np.save(directory / fmt.SESSION_POPULARITY, bundle.session_split.counts[1:].astype(np.float32))
-    if bundle.session_transitions is not None:
-        np.savez(directory / fmt.SESSION_TRANSITIONS, **bundle.session_transitions.arrays())
+    if bundle.session_mix.weight:
+        np.savez(directory / fmt.SESSION_TRANSITIONS, **bundle.session_mix.transitions.arrays())
     np.savez(directory / fmt.SEEN, indptr=context.train_view.seen.indptr, indices=context.train_view.seen.indices)
 
-    if bundle.item_item is not None:
-        np.save(directory / fmt.ITEM_ITEM, np.ascontiguousarray(bundle.item_item[1:, 1:], dtype=np.float32))
+    sources: InMemoryScorer = bundle.order.scorer
+    if bundle.order.mix.item_item:
+        np.save(directory / fmt.ITEM_ITEM, np.ascontiguousarray(sources.item_item, dtype=np.float32))
+    if bundle.order.mix.autoencoder:
+        user_autoencoder.save(directory / fmt.AUTOENCODER, sources.autoencoder)
     embeddings = item_embeddings(bundle.retrieval, len(vocab.items))[1:]
     np.save(directory / fmt.ITEM_EMBEDDINGS, embeddings.astype(np.float32))
     (directory / fmt.SCANN_DIR).mkdir()

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -52,6 +53,17 @@ class TrainingCurve:
         return {"metric": self.metric, "loss": self.loss, "validation": self.validation,
                 "best_epoch": self.best_epoch, "seconds": round(self.seconds, 2),
                 "refit_seconds": round(self.refit_seconds, 2)}
+
+
+@dataclass
+class Trained:
+    """What fitting one stage's models gives the pipeline."""
+
+    model: Any  # the served model: refitted on the training part, or the fitted one without refit
+    fitted: Any  # fitted on the fit part: what choices on validation data are made with
+    metrics: dict[str, dict[str, float]]  # model name -> test metrics (the model and its baselines)
+    curves: list[TrainingCurve]
+    served: str = ""  # the row of ``metrics`` that is the served model, where the stage knows it
 
 
 def run_epochs(curve: TrainingCurve, epochs: int, patience: int, train_epoch: Callable[[], float],
@@ -100,6 +112,16 @@ def keras_epoch(model: tf.keras.Model, dataset: tf.data.Dataset) -> Callable[[],
         return model.fit(dataset, epochs=1, verbose=0).history["loss"][-1]
 
     return train_epoch
+
+
+def refit_keras(build: Callable[[], tf.keras.Model], optimizer: Callable[[], tf.keras.optimizers.Optimizer],
+                dataset: tf.data.Dataset, curve: TrainingCurve, seed: int) -> tf.keras.Model:
+    """``refit_epochs`` for a fresh Keras model from ``build``, seeded like the fitted one."""
+    tf.keras.utils.set_random_seed(seed)
+    model = build()
+    model.compile(optimizer=optimizer())
+    refit_epochs(curve, keras_epoch(model, dataset))
+    return model
 
 
 def fit_keras(model: tf.keras.Model, dataset: tf.data.Dataset, curve: TrainingCurve, epochs: int, patience: int,

@@ -12,7 +12,7 @@ import numpy as np
 
 from models.gru4rec import GRU4Rec, GRU4RecConfig
 from models.narm import NARM, NARMConfig
-from models.session_mix import Transitions, mixed_scores
+from models.session_mix import SessionMix, Transitions
 from training.data.sequences import SequenceSplit
 from training.evaluate.baselines import popularity_scorer
 from training.evaluate.metrics import HistoryScorer, evaluate_next_item
@@ -40,8 +40,7 @@ class SessionResult:
     served: str  # the report row of what /session/next serves
     model_name: str  # "gru4rec" or "narm": the session model exported
     model: GRU4Rec | NARM
-    transitions_weight: float  # of models.session_mix; 0 serves the model alone
-    transitions: Transitions | None  # over item rows, from the whole training part, where the weight is > 0
+    mix: SessionMix  # with the transitions of the whole training part, where validation chose them
     metrics: dict[str, dict[str, float]]  # served row first, then both models alone and the baselines
     curves: list[TrainingCurve]
 
@@ -50,14 +49,14 @@ def served_name(model_name: str, weight: float) -> str:
     return f"{model_name} + transitions x{weight:g}" if weight else model_name
 
 
-def mixed_scorer(scorer: HistoryScorer, transitions: Transitions | None, weight: float) -> HistoryScorer:
-    """A history scorer (over item indices) of ``models.session_mix.mixed_scores``."""
-    if not weight:
+def mixed_scorer(scorer: HistoryScorer, mix: SessionMix) -> HistoryScorer:
+    """A history scorer (over item indices) of ``models.session_mix.SessionMix.scores``."""
+    if not mix.weight:
         return scorer
 
     def score(histories: np.ndarray) -> np.ndarray:
         model_scores = np.asarray(scorer(histories), dtype=np.float32)[:, 1:]
-        mixed = mixed_scores(model_scores, last_items(np.asarray(histories)) - 1, transitions, weight)
+        mixed = mix.scores(model_scores, last_items(np.asarray(histories)) - 1)
         return np.concatenate([np.full((len(mixed), 1), -np.inf, np.float32), mixed], axis=1)
 
     return score
@@ -105,16 +104,17 @@ def train_session_models(split: SequenceSplit, validation: SequenceSplit, gru4re
     choices = {}
     for name in (fitted if serve == "auto" else [serve]):
         for weight in TRANSITION_WEIGHTS:
-            metrics = evaluate_next_item(mixed_scorer(fitted[name], validation_transitions, weight), validation.test)
+            mix = SessionMix(weight, validation_transitions)
+            metrics = evaluate_next_item(mixed_scorer(fitted[name], mix), validation.test)
             choices[(name, weight)] = metrics["recall@20"] + metrics["mrr@20"]
     model_name, weight = max(choices, key=choices.get)
     log.info("served session model chosen on validation: %s (recall@20 + mrr@20 by choice: %s)",
              served_name(model_name, weight),
              {served_name(*choice): round(float(value), 4) for choice, value in choices.items()})
-    transitions = _transitions(split) if weight else None
+    mix = SessionMix(weight, _transitions(split) if weight else None)
     scorers = {name: scorer(model) for name, (model, scorer) in trained.items()}
     served = served_name(model_name, weight)
-    metrics = {served: evaluate_next_item(mixed_scorer(scorers[model_name], transitions, weight), split.test,
+    metrics = {served: evaluate_next_item(mixed_scorer(scorers[model_name], mix), split.test,
                                           label=f"evaluate {served}")}
     for name, scorer in scorers.items():
         if name != served:
@@ -122,5 +122,5 @@ def train_session_models(split: SequenceSplit, validation: SequenceSplit, gru4re
     for name, scorer in baseline_scorers(split).items():
         metrics[name] = evaluate_next_item(scorer, split.test, label=f"evaluate {name}")
     return SessionResult(served=served, model_name=model_name, model=trained[model_name][0],
-                         transitions_weight=weight, transitions=transitions, metrics=metrics,
+                         mix=mix, metrics=metrics,
                          curves=[gru4rec_curve, narm_curve])

@@ -1,0 +1,115 @@
+"""Fit and evaluate the candidate sources of ``/recommend`` that learn from rating data: the two-tower
+retrieval model and EASE, beside the retrieval baselines (popularity, item-kNN).
+
+``train_retrieval`` fits on the ``fit`` part with early stopping on the validation part; with
+``refit`` it then trains a fresh model on the whole training part for the epochs validation chose,
+which is the model served and tested.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from models.retrieval import RetrievalConfig, TwoTowerModel
+from training.data.examples import RatingContext, UserView, interaction_dataset, known_pairs
+from training.evaluate.baselines import ease_weights, item_item_scorer, item_knn_scorer, popularity_scorer
+from training.evaluate.metrics import UserScorer, evaluate_retrieval
+from training.evaluate.two_stage import item_embeddings
+from training.fit.loop import Trained, TrainingCurve, fit_keras, refit_keras
+
+log = logging.getLogger(__name__)
+
+
+def two_tower_scorer(model: TwoTowerModel, view: UserView, n_items: int) -> UserScorer:
+    candidates = item_embeddings(model, n_items)
+
+    def score(users: np.ndarray) -> np.ndarray:
+        features = {name: tf.constant(values[users]) for name, values in view.indices.items()}
+        return model.query_embedding(features).numpy() @ candidates.T
+
+    return score
+
+
+def train_retrieval(context: RatingContext, config: RetrievalConfig, seed: int = 42, refit: bool = True,
+                    ease: EaseFit | None = None) -> Trained:
+    def build() -> TwoTowerModel:
+        return TwoTowerModel(context.sizes, context.item_tables, config)
+
+    tf.keras.utils.set_random_seed(seed)
+    fitted = build()
+    fitted.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
+    dataset = interaction_dataset(context.fit_view, context.frames["fit"], config.batch_size, seed, context.counts)
+    validation_items = context.held_out_items("validation")
+    n_items = len(context.vocab.items)
+
+    def validate() -> float:
+        scorer = two_tower_scorer(fitted, context.fit_view, n_items)
+        return evaluate_retrieval(scorer, validation_items, context.fit_view.seen, ks=(10,))["recall@10"]
+
+    curve = TrainingCurve(model="two_tower", metric="recall@10", higher_is_better=True)
+    started = time.perf_counter()
+    fit_keras(fitted, dataset, curve, config.epochs, config.patience, validate)
+    curve.seconds = time.perf_counter() - started
+    model = fitted
+    if refit:
+        everything = interaction_dataset(context.train_view, context.frames["train"], config.batch_size, seed,
+                                         context.counts)
+        model = refit_keras(build, lambda: tf.keras.optimizers.Adam(config.learning_rate), everything, curve, seed)
+
+    test_items, seen = context.held_out_items("test"), context.train_view.seen
+    metrics = {"two_tower": evaluate_retrieval(two_tower_scorer(model, context.train_view, n_items), test_items,
+                                               seen, label="evaluate two_tower")}
+    for name, scorer in retrieval_baselines(context, ease).items():
+        metrics[name] = evaluate_retrieval(scorer, test_items, seen, label=f"evaluate {name}")
+    return Trained(model=model, fitted=fitted, metrics=metrics, curves=[curve])
+
+
+@dataclass(frozen=True)
+class EaseFit:
+    """EASE's item-to-item weights (``ease_weights``, over item indices) with the lambda chosen on validation."""
+
+    l2: float
+    fit: np.ndarray  # fitted on the fit part: what choices on validation data are made with
+    train: np.ndarray  # fitted on the whole training part: tested and, where the mix uses it, served
+
+    @property
+    def name(self) -> str:
+        return f"ease (lambda {self.l2:g})"
+
+
+def fit_ease(context: RatingContext, l2_grid: tuple[float, ...] = (50, 100, 200, 500, 1000, 2000),
+             max_items: int = 20_000) -> EaseFit | None:
+    """EASE with the lambda of the best validation recall@10 when fitted on the fit part, refitted on
+    the training part; None above ``max_items`` (O(n^3) time, n^2 memory)."""
+    n_users, n_items = len(context.vocab.users), len(context.vocab.items)
+    if n_items > max_items:
+        log.info("EASE skipped: %d items, more than %d", n_items, max_items)
+        return None
+    fit_users, fit_items = known_pairs(context.frames["fit"])
+    validation_items = context.held_out_items("validation")
+    fits, validation = {}, {}
+    for l2 in l2_grid:
+        fits[l2] = ease_weights(fit_users, fit_items, n_users, n_items, l2)
+        scorer = item_item_scorer(fit_users, fit_items, n_users, fits[l2])
+        validation[l2] = evaluate_retrieval(scorer, validation_items, context.fit_view.seen, ks=(10,))["recall@10"]
+    best = max(validation, key=validation.get)
+    log.info("EASE lambda %s chosen on validation (recall@10 by lambda: %s)", best,
+             {l2: round(float(value), 4) for l2, value in validation.items()})
+    train_users, train_items = known_pairs(context.frames["train"])
+    return EaseFit(best, fits[best], ease_weights(train_users, train_items, n_users, n_items, best))
+
+
+def retrieval_baselines(context: RatingContext, ease: EaseFit | None) -> dict[str, UserScorer]:
+    """Popularity, item-kNN and EASE, fitted on the training part."""
+    n_users, n_items = len(context.vocab.users), len(context.vocab.items)
+    train_users, train_items = known_pairs(context.frames["train"])
+    scorers = {"item_knn": item_knn_scorer(train_users, train_items, n_users, n_items)}
+    if ease is not None:
+        scorers[ease.name] = item_item_scorer(train_users, train_items, n_users, ease.train)
+    scorers["popularity"] = popularity_scorer(context.counts)
+    return scorers
