@@ -6,6 +6,7 @@ ARTIFACTS ?= artifacts
 HOST ?= 127.0.0.1
 PORT ?= 8000
 TRAIN_ARGS ?=
+EVENTS_TOKEN_FILE ?= .events-token
 # The locks pin every package (and the build backend) to one version with the hashes of its files;
 # `make lock` regenerates them from pyproject.toml's ranges. Linux x86_64 and aarch64 share them.
 LOCK_PLATFORM ?= x86_64-manylinux_2_28
@@ -33,7 +34,17 @@ lock: install
 train: install
 	$(BIN)/recsys-train --artifacts $(ARTIFACTS) $(TRAIN_ARGS)
 
+# POST /events needs a token: a local development one is made once, kept in $(EVENTS_TOKEN_FILE) (not
+# committed) and printed, unless RECSYS_EVENTS_TOKEN or RECSYS_EVENTS_TOKEN_FILE is set.
 serve: install
+	@if [ -z "$$RECSYS_EVENTS_TOKEN$$RECSYS_EVENTS_TOKEN_FILE" ]; then \
+		test -s $(EVENTS_TOKEN_FILE) || $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(24))" \
+			> $(EVENTS_TOKEN_FILE); \
+		echo "events token for POST /events (development): $$(cat $(EVENTS_TOKEN_FILE))"; \
+		echo "  export RECSYS_EVENTS_TOKEN=$$(cat $(EVENTS_TOKEN_FILE))"; \
+	fi
+	@if [ -z "$$RECSYS_EVENTS_TOKEN$$RECSYS_EVENTS_TOKEN_FILE" ]; then \
+		export RECSYS_EVENTS_TOKEN_FILE=$(EVENTS_TOKEN_FILE); fi; \
 	$(BIN)/recsys-serve --artifacts $(ARTIFACTS) --host $(HOST) --port $(PORT)
 
 run: train serve

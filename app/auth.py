@@ -16,6 +16,8 @@ from app.errors import ApiError
 
 admin_bearer = HTTPBearer(auto_error=False, scheme_name="AdminToken",
                           description="the value of RECSYS_ADMIN_TOKEN (or of the file RECSYS_ADMIN_TOKEN_FILE)")
+events_bearer = HTTPBearer(auto_error=False, scheme_name="EventsToken",
+                           description="the value of RECSYS_EVENTS_TOKEN (or of the file RECSYS_EVENTS_TOKEN_FILE)")
 
 
 def check_token(configured: str | None, credentials: HTTPAuthorizationCredentials | None, setting: str) -> None:
@@ -30,3 +32,8 @@ def check_token(configured: str | None, credentials: HTTPAuthorizationCredential
 async def require_admin(request: Request,
                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(admin_bearer)]) -> None:
     check_token(request.app.state.admin_token, credentials, "RECSYS_ADMIN_TOKEN or RECSYS_ADMIN_TOKEN_FILE")
+
+
+async def require_events(request: Request,
+                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(events_bearer)]) -> None:
+    check_token(request.app.state.events_token, credentials, "RECSYS_EVENTS_TOKEN or RECSYS_EVENTS_TOKEN_FILE")

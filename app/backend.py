@@ -6,7 +6,8 @@ alone (the query embedding, the ranking model's user state) or on an item alone 
 is computed once at load time with the SavedModels' signatures, in batches of 4,096; a /recommend or
 /predict-rating request then runs only the ranking model's head, in numpy (``models.rating_head``:
 about 0.2 ms for 100 candidates, against 1-2.5 ms for the same math through a TensorFlow call).
-Session requests call the session SavedModel's signature.
+Users whose history changed since training (``users_from_features``) go through the same signatures
+per batch. Session requests call the session SavedModel's signature.
 """
 
 from __future__ import annotations
@@ -24,10 +25,16 @@ from app.artifacts import Catalog
 from models import artifact_format as fmt
 from models import rating_head, user_autoencoder
 from models.features import to_tensor
-from models.item_item import item_item_scores
+from models.selection import SeenItems
 from models.session_mix import SessionMix, Transitions
+from models.two_stage import ItemSources, Users
 
 log = logging.getLogger("recsys.backend")
+
+
+def _inputs(features: dict[str, np.ndarray], rows: np.ndarray | slice) -> dict[str, tf.Tensor]:
+    """Rows of the user features as signature inputs."""
+    return {name: to_tensor(values[rows]) for name, values in features.items()}
 _threads_configured = False
 
 
@@ -54,11 +61,14 @@ def _signatures(catalog: Catalog, directory: str, *names: str) -> list:
 
 
 class TensorFlowScorer:
+    """``app.recommender.Scorer`` over one version's SavedModels, ScaNN index and numpy heads."""
+
     def __init__(self, catalog: Catalog, model_threads: int = 1, embed_batch: int = 4096) -> None:
         configure_threads(model_threads)
         self.catalog = catalog
-        [embed] = _signatures(catalog, fmt.QUERY_MODEL, fmt.QUERY_SIGNATURE)
-        self._predict, encode_users, encode_items = _signatures(
+        self._embed_batch = embed_batch
+        [self._embed] = _signatures(catalog, fmt.QUERY_MODEL, fmt.QUERY_SIGNATURE)
+        self._predict, self._encode_users, encode_items = _signatures(
             catalog, fmt.RANKING_MODEL, fmt.RANKING_SIGNATURE, fmt.RANKING_USER_SIGNATURE, fmt.RANKING_ITEM_SIGNATURE)
         [self._session] = _signatures(catalog, fmt.SESSION_MODEL, fmt.SESSION_SIGNATURE)
         try:
@@ -66,9 +76,9 @@ class TensorFlowScorer:
         except (RuntimeError, ValueError, OSError) as error:
             raise fmt.ArtifactError(f"cannot load the ScaNN index {fmt.where(catalog.path, fmt.SCANN_DIR)}: "
                                     f"{type(error).__name__}") from error
-        self.item_embeddings = np.load(catalog.path / fmt.ITEM_EMBEDDINGS)
-        self.item_item_weights = self._item_item(catalog) if catalog.mix.item_item else None
-        self.autoencoder = self._autoencoder(catalog) if catalog.mix.autoencoder else None
+        self.items = ItemSources(np.load(catalog.path / fmt.ITEM_EMBEDDINGS), self._search,
+                                 self._item_item(catalog) if catalog.mix.item_item else None,
+                                 self._autoencoder(catalog) if catalog.mix.autoencoder else None)
         transitions_weight = float(catalog.manifest["serving"].get(fmt.SESSION_TRANSITIONS_WEIGHT, 0.0))
         self.session_mix = SessionMix(transitions_weight,
                                       self._transitions(catalog) if transitions_weight else None)
@@ -77,24 +87,31 @@ class TensorFlowScorer:
         except (OSError, ValueError, KeyError) as error:
             raise fmt.ArtifactError(f"cannot read the rating head {fmt.where(catalog.path, fmt.RATING_HEAD)}: "
                                     f"{type(error).__name__}") from error
-        n_users = len(catalog.user_rows)
-        chunks = [self._user_inputs(np.arange(start, min(start + embed_batch, n_users)))
-                  for start in range(0, n_users, embed_batch)]
-        # Everything that depends on the user alone or on the item alone is computed here, once.
-        self.user_embeddings = np.concatenate([embed(**chunk)["embedding"].numpy() for chunk in chunks])
-        user_states = np.concatenate([encode_users(**chunk)["user_state"].numpy() for chunk in chunks])
+        # Everything that depends on a known user alone or on an item alone is computed here, once.
         item_ids = catalog.item_ids
         item_states = np.concatenate([
             encode_items(item_ids=to_tensor(item_ids[start:start + embed_batch]))["item_state"].numpy()
             for start in range(0, len(item_ids), embed_batch)])
         try:
-            self._ratings = rating_head.bind_clipped(head, user_states, item_states, catalog.rating_range)
+            self._rate = rating_head.bind_clipped(head, item_states, catalog.rating_range)
+            self.known_users = self.users_from_features(catalog.user_features, catalog.seen)
         except ValueError as error:
             raise fmt.ArtifactError(f"the rating head {fmt.where(catalog.path, fmt.RATING_HEAD)} does not fit its "
                                     f"model: {error}") from error
         self._verify(json.loads((catalog.path / fmt.PROBES).read_text(encoding="utf-8")))
-        log.info("loaded model version %s: %d users, %d items, %d session items", catalog.version, n_users,
-                 len(catalog.item_ids), len(catalog.session_item_ids))
+        log.info("loaded model version %s: %d users, %d items, %d session items", catalog.version,
+                 len(catalog.user_rows), len(catalog.item_ids), len(catalog.session_item_ids))
+
+    def users_from_features(self, features: dict[str, np.ndarray], seen: SeenItems) -> Users:
+        """Users from their signature inputs (``models.artifact_format.USER_FEATURES``), row r = input row r."""
+        n_users = len(features["user_id"])
+        chunks = [_inputs(features, slice(start, start + self._embed_batch))
+                  for start in range(0, n_users, self._embed_batch)]
+        if not chunks:
+            chunks = [_inputs(features, slice(0, 0))]
+        embeddings = np.concatenate([self._embed(**chunk)["embedding"].numpy() for chunk in chunks])
+        states = np.concatenate([self._encode_users(**chunk)["user_state"].numpy() for chunk in chunks])
+        return Users(embeddings, self._rate(states), seen)
 
     @staticmethod
     def _item_item(catalog: Catalog) -> np.ndarray:
@@ -139,12 +156,13 @@ class TensorFlowScorer:
         """Reproduce the trainer's probe outputs from raw ids; a mismatch means a wrong or corrupt export."""
         users, items = np.array(probes["user_rows"]), np.array(probes["item_rows"])
         item_ids = to_tensor(self.catalog.item_ids[np.tile(items, (len(users), 1))])
+        known = self.known_users
         checks = {
-            "query embeddings": (lambda: self.user_embeddings[users], probes["query_embeddings"]),
-            "ratings": (lambda: self.rank(users, np.tile(items, (len(users), 1))), probes["ratings"]),
+            "query embeddings": (lambda: known.query_embeddings[users], probes["query_embeddings"]),
+            "ratings": (lambda: known.ratings(users, np.tile(items, (len(users), 1))), probes["ratings"]),
             "ratings of the one-call signature": (
-                lambda: self._predict(**self._user_inputs(users), item_ids=item_ids)["rating"].numpy(),
-                probes["ratings"]),
+                lambda: self._predict(**_inputs(self.catalog.user_features, users), item_ids=item_ids)["rating"]
+                .numpy(), probes["ratings"]),
             "session scores": (lambda: self._session_model_scores([probes["session_items"]])[0, :50],
                                probes["session_scores"]),
         }
@@ -158,31 +176,10 @@ class TensorFlowScorer:
                 raise fmt.ArtifactError(f"{fmt.where(self.catalog.path)}: the loaded models do not reproduce the "
                                         f"exported {name}; the version is corrupt or was written by different code")
 
-    def _user_inputs(self, user_rows: np.ndarray) -> dict[str, tf.Tensor]:
-        return {name: to_tensor(values[user_rows]) for name, values in self.catalog.user_features.items()}
-
-    def query_embeddings(self, user_rows: np.ndarray) -> np.ndarray:
-        return self.user_embeddings[user_rows]
-
-    def similarities(self, queries: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-        return np.einsum("bd,bnd->bn", queries, self.item_embeddings[item_rows])
-
-    def all_similarities(self, queries: np.ndarray) -> np.ndarray:
-        return queries @ self.item_embeddings.T
-
-    def item_item_scores(self, user_rows: np.ndarray) -> np.ndarray:
-        return item_item_scores(self.item_item_weights, self.catalog.seen, user_rows)
-
-    def autoencoder_scores(self, user_rows: np.ndarray) -> np.ndarray:
-        return self.autoencoder.scores(self.catalog.seen, user_rows)
-
-    def search(self, queries: np.ndarray, n: int) -> np.ndarray:
+    def _search(self, queries: np.ndarray, n: int) -> np.ndarray:
         neighbors, _ = self._searcher.search_batched(queries, final_num_neighbors=n,
                                                      pre_reorder_num_neighbors=max(n, fmt.SCANN_REORDER))
         return neighbors.astype(np.int64)
-
-    def rank(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-        return self._ratings(user_rows, item_rows)
 
     def session_scores(self, sessions: list[list[str]]) -> np.ndarray:
         scores = self._session_model_scores(sessions)

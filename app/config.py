@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_TOKEN_LENGTH = 16
+EVENTS_FILE = "events.sqlite3"  # the default event store, a SQLite file in the artifact root
 
 
 class Settings(BaseSettings):
@@ -43,29 +45,58 @@ class Settings(BaseSettings):
     reload_poll_s: float = Field(0.0, ge=0, description="look at LATEST this often and load a newly published "
                                  "version (every worker does); 0 = only on POST /admin/reload")
 
-    @field_validator("admin_token", "admin_token_file", mode="before")
+    events_url: str | None = Field(None, description="the event log: sqlite:///path or postgresql://user:password@"
+                                   "host/db (shared by several servers); default sqlite:///<artifacts>/"
+                                   f"{EVENTS_FILE}")
+    events_token: SecretStr | None = Field(None, description="bearer token of POST /events and DELETE "
+                                           "/users/{user_id}/events; without it (or events_token_file) they are "
+                                           "disabled and answer 403")
+    events_token_file: Path | None = Field(None, description="a file holding the events token, read at startup")
+    event_types: tuple[str, ...] = Field(("view", "click", "rating", "purchase"), min_length=1,
+                                         description="the event types POST /events accepts; \"rating\" events "
+                                                     "carry the rating as their value")
+    events_max_batch: int = Field(1000, ge=1, le=100_000, description="most events in one POST /events")
+    events_sync: Literal["full", "normal"] = Field("full", description="SQLite: full survives a power cut, normal "
+                                                   "a killed process (and writes faster)")
+    trending_window_s: float = Field(0.0, ge=0, description="popular items for users without history follow the "
+                                     "events of this many recent seconds (then training popularity); 0 = off")
+
+    @field_validator("admin_token", "admin_token_file", "events_token", "events_token_file", "events_url",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """``RECSYS_ADMIN_TOKEN=`` (as compose writes an unset variable) means no token."""
         return None if value == "" else value
 
     @model_validator(mode="after")
-    def _admin_token_source(self) -> Settings:
-        if self.admin_token is not None and self.admin_token_file is not None:
-            raise ValueError("set RECSYS_ADMIN_TOKEN or RECSYS_ADMIN_TOKEN_FILE, not both")
-        token = self.admin_secret()
-        if token is not None and len(token) < MIN_TOKEN_LENGTH:
-            raise ValueError(f"the admin token must have at least {MIN_TOKEN_LENGTH} characters "
-                             f"(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    def _token_sources(self) -> Settings:
+        for name in ("admin", "events"):
+            if getattr(self, f"{name}_token") is not None and getattr(self, f"{name}_token_file") is not None:
+                raise ValueError(f"set RECSYS_{name.upper()}_TOKEN or RECSYS_{name.upper()}_TOKEN_FILE, not both")
+            token = self._secret(name)
+            if token is not None and len(token) < MIN_TOKEN_LENGTH:
+                raise ValueError(f"the {name} token must have at least {MIN_TOKEN_LENGTH} characters "
+                                 f"(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
         return self
+
+    def _secret(self, name: str) -> str | None:
+        token, file = getattr(self, f"{name}_token"), getattr(self, f"{name}_token_file")
+        if token is not None:
+            return token.get_secret_value()
+        if file is not None:
+            try:
+                return file.read_text(encoding="utf-8").strip()
+            except OSError as error:
+                raise ValueError(f"cannot read the {name} token file: {error.strerror}") from error
+        return None
 
     def admin_secret(self) -> str | None:
         """The admin token, from the setting or its file; None when admin routes are disabled."""
-        if self.admin_token is not None:
-            return self.admin_token.get_secret_value()
-        if self.admin_token_file is not None:
-            try:
-                return self.admin_token_file.read_text(encoding="utf-8").strip()
-            except OSError as error:
-                raise ValueError(f"cannot read the admin token file: {error.strerror}") from error
-        return None
+        return self._secret("admin")
+
+    def events_secret(self) -> str | None:
+        """The events token, from the setting or its file; None when the event routes are disabled."""
+        return self._secret("events")
+
+    def event_store_url(self) -> str:
+        return self.events_url or f"sqlite:///{self.artifacts.resolve() / EVENTS_FILE}"

@@ -19,7 +19,7 @@ log = logging.getLogger("recsys.api")
 
 # Seconds a client should wait before retrying a 503, by error code: a replaced model process
 # loads its versions again in about 10 s here; a full queue drains in milliseconds.
-RETRY_AFTER_S = {"not_ready": 5, "model_unavailable": 5, "reload_failed": 5, "overloaded": 1}
+RETRY_AFTER_S = {"not_ready": 5, "model_unavailable": 5, "reload_failed": 5, "overloaded": 1, "events_unavailable": 5}
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
               413: "payload_too_large"}
 

@@ -21,6 +21,8 @@ from app.admin_routes import models_router
 from app.admin_routes import router as admin_router
 from app.config import Settings
 from app.errors import install_error_handlers
+from app.event_routes import EventLog
+from app.event_routes import router as event_router
 from app.limits import BodyLimitMiddleware
 from app.metrics import MetricsMiddleware, ServiceMetrics
 from app.model_process import ModelProcess
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None, build: RecommenderFactory | Non
         yield
         task.cancel()
         app.state.batchers.close()
+        app.state.event_log.close()
         if model_process is not None:
             await run_in_threadpool(model_process.close)
 
@@ -65,9 +68,12 @@ def create_app(settings: Settings | None = None, build: RecommenderFactory | Non
     app = FastAPIOffline(title="recsys", version="0.1.0", lifespan=lifespan,
                   description="Two-stage recommendations (ScaNN retrieval + ranking), session next-item "
                               "predictions and rating predictions from one trained artifact version. "
-                              "Admin routes need `Authorization: Bearer <RECSYS_ADMIN_TOKEN>`.")
+                              "Admin routes need `Authorization: Bearer <RECSYS_ADMIN_TOKEN>`, the event routes "
+                              "`Authorization: Bearer <RECSYS_EVENTS_TOKEN>`.")
     app.state.settings = settings
     app.state.admin_token = settings.admin_secret()
+    app.state.events_token = settings.events_secret()
+    app.state.event_log = EventLog(settings)
     app.state.models = service
     app.state.metrics = metrics
     app.state.batchers = Batchers(settings)
@@ -75,6 +81,7 @@ def create_app(settings: Settings | None = None, build: RecommenderFactory | Non
     app.include_router(router)
     app.include_router(admin_router)
     app.include_router(models_router)
+    app.include_router(event_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 413s too
     return app

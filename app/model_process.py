@@ -26,7 +26,7 @@ import logging
 import multiprocessing
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -79,7 +79,9 @@ class ModelProcess:
     and to run batches."""
 
     def __init__(self, settings: Settings, metrics: ServiceMetrics | None = None) -> None:
-        self._settings = settings.model_dump(exclude={"admin_token", "admin_token_file"})  # no secrets there
+        # No tokens there: the model process only reads the event log (its URL may hold the database's password).
+        self._settings = settings.model_dump(exclude={"admin_token", "admin_token_file", "events_token",
+                                                      "events_token_file"})
         self._timeout = settings.model_timeout_s
         self._load_timeout = settings.model_load_timeout_s
         self._interval = settings.model_check_interval_s
@@ -330,6 +332,7 @@ class RemoteRecommender(Recommender):
         self._path = version_dir
         self._manifest = manifest
         self._process = process
+        self._item_ids: frozenset[str] | None = None
         self.in_flight = 0
 
     @property
@@ -346,6 +349,12 @@ class RemoteRecommender(Recommender):
 
     def unavailable(self) -> str | None:
         return self._process.problem
+
+    def known_items(self) -> Container[str]:
+        """Read from the version's vocabulary on first use (this side holds no catalog otherwise)."""
+        if self._item_ids is None:
+            self._item_ids = frozenset(fmt.read_vocab(self._path / fmt.ITEM_VOCAB))
+        return self._item_ids
 
     def retire(self) -> None:
         self._process.retire(self)

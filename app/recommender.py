@@ -3,27 +3,40 @@ trainer evaluates) for known users, with an explicit fallback to popular items. 
 batch of requests with one call per model stage (see ``app.batching``); model math happens behind
 the ``Scorer`` protocol (``app.backend`` in production, a numpy fake in tests), on arrays of rows,
 never on vocabulary indices from outside.
+
+With an event log (``app.event_reader``), every batch first reads its users' events after the
+version's cut-off: users with events are encoded anew from their history with the events applied
+(``app.history``) and ranked by the same order, so the very next request reflects them; a user the
+version does not know is served from their events alone (strategy "history").
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Container, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
 
 from app.artifacts import Catalog
+from app.event_reader import EventReader, Feedback
+from app.history import changed_users
 from app.timing import StageTimes
-from models.selection import top_columns
-from models.two_stage import CandidateScorer, TwoStage
+from models.selection import SeenItems, top_columns
+from models.two_stage import ItemSources, Ranked, TwoStage, Users
 
-Strategy = Literal["personalized", "popular"]
+Strategy = Literal["personalized", "history", "popular"]
 RatingPairs = list[tuple[str, str]]
 
 
-class Scorer(CandidateScorer, Protocol):
+class Scorer(Protocol):
+    items: ItemSources  # the catalog side of the two-stage order
+    known_users: Users  # the users of the version, in user rows, as trained
+
+    def users_from_features(self, features: dict[str, np.ndarray], seen: SeenItems) -> Users:
+        """Users from their signature inputs (``models.artifact_format.USER_FEATURES``), row per input row."""
+
     def session_scores(self, sessions: list[list[str]]) -> np.ndarray:
         """Known session item ids, oldest first -> (B, n_session_items) next-item scores."""
 
@@ -51,12 +64,18 @@ class Recommendation:
 
 
 class Recommender:
-    def __init__(self, catalog: Catalog, scorer: Scorer, candidates: int = 100) -> None:
+    def __init__(self, catalog: Catalog, scorer: Scorer, candidates: int = 100,
+                 events: EventReader | None = None) -> None:
         self.catalog = catalog
         self.scorer = scorer
+        self.events = events
         serving = catalog.manifest["serving"]
         self.session_max_history = int(serving["session_max_history"])
-        self.two_stage = TwoStage(scorer, catalog.seen, catalog.popular_rows, mix=catalog.mix,
+        self.history_length = int(serving["history_length"])
+        # Whether the rating model reads the user's history (the deep model does; MF, NeuMF and I-AutoRec
+        # know users by id only, so they cannot rate for a user the version does not know).
+        self.rating_uses_history = bool(serving.get("rating_uses_history", True))
+        self.two_stage = TwoStage(scorer.items, scorer.known_users, catalog.popular_rows, mix=catalog.mix,
                                   temperature=float(serving["retrieval_temperature"]), candidates=candidates)
         self.in_flight = 0  # requests accepted with this version and not yet answered (event loop only)
 
@@ -76,6 +95,10 @@ class Recommender:
         """Why this version cannot answer right now, or None when it can."""
         return None
 
+    def known_items(self) -> Container[str]:
+        """The version's item ids (events naming others are refused)."""
+        return self.catalog.item_rows
+
     def retire(self) -> None:
         """Another version became current; this one goes once no request uses it (``in_flight``)."""
 
@@ -87,26 +110,70 @@ class Recommender:
                                                strict=True)]
 
     def popular(self, k: int) -> Recommendation:
-        rows = self.catalog.popular_rows[:k]
-        return Recommendation("popular", self._items(self.catalog.item_ids[rows], self.catalog.popularity[rows]))
+        """The most popular items: trending ones first where the trending window is on (scored by their
+        events in the window), then by training interactions."""
+        catalog = self.catalog
+        trending = [(catalog.item_rows[item], count) for item, count in
+                    (self.events.trending() if self.events is not None else []) if item in catalog.item_rows][:k]
+        rows = [row for row, _ in trending]
+        rows += [row for row in catalog.popular_rows[:k + len(rows)].tolist() if row not in set(rows)][:k - len(rows)]
+        scores = np.array([count for _, count in trending] + catalog.popularity[rows[len(trending):]].tolist())
+        return Recommendation("popular", self._items(catalog.item_ids[np.array(rows, dtype=np.int64)], scores))
+
+    def _feedback(self, users: Sequence[str], times: StageTimes) -> Feedback:
+        if self.events is None:
+            return Feedback()
+        with times.stage("events"):
+            return self.events.feedback(users)
+
+    def _changed(self, users: list[str], feedback: Feedback, times: StageTimes) -> Users:
+        """The users whose history changed since training, encoded with their events applied."""
+        with times.stage("encode"):
+            changed = changed_users(self.catalog, users, feedback.events, set(feedback.from_scratch),
+                                    self.history_length)
+            return self.scorer.users_from_features(changed.features, changed.seen)
+
+    def _strategy(self, user: str, feedback: Feedback) -> Strategy | None:
+        """How a user is served: from the trained state, from the trained state and later events, from
+        events alone, or (None) with popular items."""
+        trained = user in self.catalog.user_rows and user not in feedback.from_scratch
+        if user in feedback.events:
+            return "personalized" if trained else "history"
+        return "personalized" if trained else None
+
+    def _fill(self, results: list, ranked: Ranked, entries: list[tuple[int, object, int]],
+              strategies: list[Strategy]) -> None:
+        """Put each entry's (position, user, k) ranked items into ``results``."""
+        ids = self.catalog.item_ids[ranked.rows]
+        for j, ((position, _, k), strategy) in enumerate(zip(entries, strategies, strict=True)):
+            k = min(k, int(ranked.lengths[j]))
+            results[position] = Recommendation(strategy, self._items(ids[j, :k], ranked.scores[j, :k],
+                                                                     ranked.ratings[j, :k]))
 
     def recommend_batch(self, requests: Sequence[tuple[str, int]], times: StageTimes) -> list[Recommendation]:
-        """(user_id, k) requests; known users get ranked ScaNN candidates, unknown users popular items."""
+        """(user_id, k) requests: users known at training time get the two-stage order from their trained
+        state, users with events from their history with the events applied, the others popular items."""
         catalog = self.catalog
+        feedback = self._feedback([user for user, _ in requests], times)
         results: list[Recommendation | None] = [None] * len(requests)
-        personal = [(position, catalog.user_rows[user], k) for position, (user, k) in enumerate(requests)
-                    if user in catalog.user_rows]
+        unchanged: list[tuple[int, int, int]] = []  # (position, user row, k)
+        changed: list[tuple[int, str, int]] = []  # (position, user, k)
         for position, (user, k) in enumerate(requests):
-            if user not in catalog.user_rows:
+            strategy = self._strategy(user, feedback)
+            if strategy is None:
                 results[position] = self.popular(k)
-        if personal:
-            ranked = self.two_stage.recommend(np.array([row for _, row, _ in personal]), [k for _, _, k in personal],
-                                              stage=times.stage)
-            ids = catalog.item_ids[ranked.rows]
-            for j, (position, _, k) in enumerate(personal):
-                k = min(k, int(ranked.lengths[j]))
-                results[position] = Recommendation("personalized",
-                                                   self._items(ids[j, :k], ranked.scores[j, :k], ranked.ratings[j, :k]))
+            elif user in feedback.events:
+                changed.append((position, user, k))
+            else:
+                unchanged.append((position, catalog.user_rows[user], k))
+        if unchanged:
+            ranked = self.two_stage.recommend(np.array([row for _, row, _ in unchanged]),
+                                              [k for _, _, k in unchanged], stage=times.stage)
+            self._fill(results, ranked, unchanged, ["personalized"] * len(unchanged))
+        if changed:
+            order = replace(self.two_stage, users=self._changed([user for _, user, _ in changed], feedback, times))
+            ranked = order.recommend(np.arange(len(changed)), [k for _, _, k in changed], stage=times.stage)
+            self._fill(results, ranked, changed, [self._strategy(user, feedback) for _, user, _ in changed])
         return results
 
     def next_items_batch(self, requests: Sequence[tuple[list[str], int]], times: StageTimes) -> list[Recommendation]:
@@ -135,30 +202,51 @@ class Recommender:
                                                        results[position].unknown_items)
         return results
 
-    def _first_unknown(self, pairs: RatingPairs) -> UnknownIdError | None:
+    def _first_unknown(self, pairs: RatingPairs, feedback: Feedback) -> UnknownIdError | None:
+        """The first id of ``pairs`` that cannot be rated: an item the version does not know, or a user it
+        does not know and who has no events (or whose events the rating model cannot read)."""
         for user, item in pairs:
-            if user not in self.catalog.user_rows:
+            strategy = self._strategy(user, feedback)
+            if strategy is None or (strategy == "history" and not self.rating_uses_history):
                 return UnknownIdError("user", user)
             if item not in self.catalog.item_rows:
                 return UnknownIdError("item", item)
         return None
 
     def predict_batch(self, requests: Sequence[RatingPairs], times: StageTimes) -> list[list[float] | UnknownIdError]:
-        """Lists of (user, item) pairs; a request naming an unknown user or item gets that error alone."""
+        """Lists of (user, item) pairs; a request naming an unknown user or item gets that error alone.
+        A user with events is rated from their history with the events applied."""
         catalog = self.catalog
-        results: list[list[float] | UnknownIdError] = []
-        user_rows: list[int] = []
-        item_rows: list[int] = []
-        for pairs in requests:
-            unknown = self._first_unknown(pairs)
-            results.append(unknown or [])
-            if unknown is None:
-                user_rows += [catalog.user_rows[user] for user, _ in pairs]
-                item_rows += [catalog.item_rows[item] for _, item in pairs]
-        if user_rows:
-            with times.stage("rank"):
-                ratings = self.scorer.rank(np.array(user_rows), np.array(item_rows)[:, np.newaxis])[:, 0].tolist()
-            for position, pairs in enumerate(requests):
-                if isinstance(results[position], list):
-                    results[position], ratings = ratings[: len(pairs)], ratings[len(pairs):]
+        feedback = self._feedback([user for pairs in requests for user, _ in pairs], times)
+        results: list[list[float] | UnknownIdError | None] = [self._first_unknown(pairs, feedback)
+                                                              for pairs in requests]
+        rateable = [pairs for pairs, problem in zip(requests, results, strict=True) if problem is None]
+        changed = list(dict.fromkeys(user for pairs in rateable for user, _ in pairs if user in feedback.events))
+        by_set: dict[bool, tuple[list[int], list[int]]] = {False: ([], []), True: ([], [])}
+        changed_rows = {user: row for row, user in enumerate(changed)}
+        for pairs in rateable:
+            for user, item in pairs:
+                is_changed = user in changed_rows
+                user_rows, item_rows = by_set[is_changed]
+                user_rows.append(changed_rows[user] if is_changed else catalog.user_rows[user])
+                item_rows.append(catalog.item_rows[item])
+        users = {False: self.scorer.known_users}
+        if changed:
+            users[True] = self._changed(changed, feedback, times)
+        ratings: dict[bool, list[float]] = {}
+        with times.stage("rank"):
+            for is_changed, (user_rows, item_rows) in by_set.items():
+                if user_rows:
+                    ratings[is_changed] = users[is_changed].ratings(np.array(user_rows),
+                                                                    np.array(item_rows)[:, np.newaxis])[:, 0].tolist()
+        taken = {False: 0, True: 0}
+        for position, pairs in enumerate(requests):
+            if results[position] is not None:
+                continue
+            answer = []
+            for user, _ in pairs:
+                is_changed = user in changed_rows
+                answer.append(ratings[is_changed][taken[is_changed]])
+                taken[is_changed] += 1
+            results[position] = answer
         return results

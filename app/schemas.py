@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,7 +24,8 @@ class Strict(BaseModel):
 class RecommendedItem(BaseModel):
     item_id: str
     score: float = Field(description="the order of the list: for personalized /recommend, the mix of "
-                                     "two-tower logit, EASE item-to-item score and predicted rating chosen on "
+                                     "two-tower logit, EASE item-to-item score, user autoencoder log-probability "
+                                     "and predicted rating chosen on "
                                      "validation (GET /models, serving.mix); for popular items, training "
                                      "interaction count; for sessions, the session model's score")
     title: str | None = Field(None, description="from the catalog; null when the data has no titles")
@@ -33,9 +35,10 @@ class RecommendedItem(BaseModel):
 class RecommendResponse(BaseModel):
     user_id: str
     model_version: str
-    strategy: Literal["personalized", "popular"] = Field(
-        description="personalized: ScaNN candidates ranked by the ranking model, seen items excluded; "
-                    "popular: the user is unknown, so the most popular items")
+    strategy: Literal["personalized", "history", "popular"] = Field(
+        description="personalized: the two-stage order for a user the version knows, with their events since "
+                    "training applied; history: a user the version does not know, from their events alone; "
+                    "popular: a user without either gets the most popular items. Seen items are excluded")
     items: list[RecommendedItem]
 
 
@@ -110,6 +113,34 @@ class VersionList(BaseModel):
     loaded: str | None
     latest: str | None
     versions: list[StoredVersion] = Field(description="newest first; versions with a problem last")
+
+
+class EventIn(Strict):
+    user_id: str = Id
+    item_id: str = Id
+    type: str = Field(min_length=1, max_length=32, description="one of the configured types (RECSYS_EVENT_TYPES; "
+                                                                  "default view, click, rating, purchase)")
+    value: float | None = Field(None, allow_inf_nan=False, description="the rating, for rating events only")
+    timestamp: datetime | None = Field(None, description="ISO-8601, UTC when no offset is given; default: now")
+
+
+class EventBatch(Strict):
+    events: list[EventIn] = Field(min_length=1, description="at most RECSYS_EVENTS_MAX_BATCH (default 1000)")
+
+
+class RejectedEvent(BaseModel):
+    index: int = Field(description="position in the request's events")
+    reason: str
+
+
+class EventsAccepted(BaseModel):
+    accepted: int = Field(description="events stored durably (committed) before this answer")
+    rejected: list[RejectedEvent]
+
+
+class EventsDeleted(BaseModel):
+    user_id: str
+    deleted: int = Field(description="events removed from the log")
 
 
 class ErrorBody(BaseModel):

@@ -11,8 +11,10 @@ from pathlib import Path
 from app.artifacts import load_catalog, resolve_version
 from app.batching import MicroBatcher
 from app.config import Settings
+from app.event_reader import EventReader
 from app.recommender import Recommender
 from app.timing import StageTimes
+from events.store import EventStore
 from models import artifact_format as fmt
 from models.artifact_format import ArtifactError
 
@@ -21,11 +23,17 @@ RecommenderFactory = Callable[[Path], Recommender]
 
 
 def tensorflow_recommender(settings: Settings) -> RecommenderFactory:
+    """Versions with their models loaded in this process, reading the event log (one connection per
+    thread, shared by the versions) after each version's cut-off."""
+    store = EventStore(settings.event_store_url(), settings.events_sync)  # connects on first use
+
     def build(version_dir: Path) -> Recommender:
         from app.backend import TensorFlowScorer  # TensorFlow loads here, not at import time
 
         catalog = load_catalog(version_dir)
-        return Recommender(catalog, TensorFlowScorer(catalog, settings.model_threads), settings.candidates)
+        events = EventReader(store, int(catalog.manifest.get(fmt.EVENTS, {}).get("cutoff_id", 0)),
+                             settings.trending_window_s)
+        return Recommender(catalog, TensorFlowScorer(catalog, settings.model_threads), settings.candidates, events)
 
     return build
 

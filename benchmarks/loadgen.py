@@ -36,6 +36,10 @@ class Request:
     method: str
     path: str  # with the query string, already URL-encoded
     body: str | None = None  # JSON
+    headers: tuple[tuple[str, str], ...] = ()  # e.g. (("Authorization", "Bearer ..."),)
+
+    def all_headers(self) -> dict[str, str]:
+        return {**(JSON_HEADERS if self.body is not None else {}), **dict(self.headers)}
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ def warm_up(url: str, endpoint: str, requests: list[Request], count: int) -> Non
     with httpx.Client(base_url=url, timeout=60) as client:
         for request in itertools.islice(itertools.cycle(requests), count):
             response = client.request(request.method, request.path, content=request.body,
-                                      headers=JSON_HEADERS if request.body is not None else None)
+                                      headers=request.all_headers())
             if not response.is_success:
                 failures.append(response)
     if failures:
@@ -96,7 +100,7 @@ async def _drive(base_url: str, requests: list[Request], concurrency: int, max_r
             started = time.perf_counter()
             try:
                 response = await client.request(request.method, request.path, content=request.body,
-                                                headers=JSON_HEADERS if request.body is not None else None)
+                                                headers=request.all_headers())
             except httpx.HTTPError:
                 errors += 1
                 continue
@@ -125,7 +129,8 @@ def run_httpx(base_url: str, requests: list[Request], concurrency: int, max_requ
 
 def main() -> None:
     spec = json.load(sys.stdin)
-    requests = [Request(**request) for request in spec["requests"]]
+    requests = [Request(**{**request, "headers": tuple(map(tuple, request["headers"]))})
+                for request in spec["requests"]]
     measurement = asyncio.run(_drive(spec["base_url"], requests, spec["concurrency"], spec["max_requests"],
                                      spec["duration_s"]))
     json.dump(asdict(measurement), sys.stdout)
@@ -145,6 +150,7 @@ function init(args)
   for i, r in ipairs(requests) do
     local headers = {}
     if r[3] then headers["Content-Type"] = "application/json" end
+    for name, value in pairs(r[4]) do headers[name] = value end
     formatted[i] = wrk.format(r[1], r[2], headers, r[3])
   end
   counter = offset or 0
@@ -164,7 +170,9 @@ def lua_string(text: str) -> str:
 
 def wrk_script(requests: list[Request]) -> str:
     rows = ",\n".join(f"  {{{lua_string(r.method)}, {lua_string(r.path)}, "
-                      f"{lua_string(r.body) if r.body is not None else 'nil'}}}" for r in requests)
+                      f"{lua_string(r.body) if r.body is not None else 'nil'}, "
+                      f"{{{', '.join(f'[{lua_string(name)}] = {lua_string(value)}' for name, value in r.headers)}}}}}"
+                      for r in requests)
     return f"requests = {{\n{rows}\n}}\n{_WRK_SCRIPT}"
 
 

@@ -51,6 +51,9 @@ ITEM_ITEM = "item_item.npy"
 AUTOENCODER = "autoencoder.npz"
 # manifest serving key: models.two_stage.Mix as {"two_tower", "item_item", "autoencoder", "rating"}
 SERVING_MIX = "mix"
+# manifest key: {"url": the event log read (no password), "cutoff_id": the last event id trained on};
+# the server applies the events after the cut-off on top of the version (absent: cut-off 0)
+EVENTS = "events"
 
 QUERY_MODEL = "saved_models/query"
 RANKING_MODEL = "saved_models/ranking"

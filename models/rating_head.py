@@ -7,8 +7,11 @@ pairs. Through TensorFlow from Python that head costs 1-2.5 ms per call, almost 
 overhead; the same math in numpy costs about 0.2 ms for 100 candidates. The exporter writes the head's
 weights (``save``), and the server reproduces the exported probe ratings with it before serving.
 
-``bind`` precomputes what depends on one side only (biases, the DCN cross kernel applied to each half)
-and returns a function of (B,) user rows and (B, N) item rows -> (B, N) ratings.
+``bind_items`` precomputes what depends on the items alone (biases, the DCN cross kernel applied to the
+item half) and returns a function of user states that does the same for the users and returns a
+function of (B,) user rows and (B, N) item rows -> (B, N) ratings. The catalog side is bound once per
+version; the user side once for the known users and again for each batch of users whose history
+changed since training (``app.recommender``).
 
 This module imports numpy only: the serving path must not need TensorFlow for it.
 """
@@ -22,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 PairScores = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (B,) user rows, (B, N) item rows -> (B, N)
+UserBinding = Callable[[np.ndarray], PairScores]  # (U, S) user states -> ratings of those users' rows
 Arrays = Mapping[str, np.ndarray]
 
 
@@ -38,15 +42,19 @@ class DotHead:
     def from_arrays(cls, arrays: Arrays) -> DotHead:
         return cls(float(arrays["mean"]))
 
-    def bind(self, users: np.ndarray, items: np.ndarray) -> PairScores:
-        user_bias, factors = users[:, 0] + np.float32(self.mean), users[:, 1:]
+    def bind_items(self, items: np.ndarray) -> UserBinding:
         item_bias, item_factors = items[:, 0], np.ascontiguousarray(items[:, 1:])
 
-        def scores(user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-            dots = np.matmul(item_factors[item_rows], factors[user_rows][:, :, np.newaxis])[..., 0]
-            return dots + user_bias[user_rows][:, np.newaxis] + item_bias[item_rows]
+        def for_users(users: np.ndarray) -> PairScores:
+            user_bias, factors = users[:, 0] + np.float32(self.mean), users[:, 1:]
 
-        return scores
+            def scores(user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+                dots = np.matmul(item_factors[item_rows], factors[user_rows][:, :, np.newaxis])[..., 0]
+                return dots + user_bias[user_rows][:, np.newaxis] + item_bias[item_rows]
+
+            return scores
+
+        return for_users
 
 
 @dataclass(frozen=True)
@@ -75,32 +83,37 @@ class DeepHead:
         layers = tuple((arrays[f"dense{n}_kernel"], arrays[f"dense{n}_bias"]) for n in range(count))
         return cls(float(arrays["mean"]), int(arrays["user_size"]), cross, layers)
 
-    def bind(self, users: np.ndarray, items: np.ndarray) -> PairScores:
-        user_bias, user_vectors = users[:, 0] + np.float32(self.mean), np.ascontiguousarray(users[:, 1:])
+    def bind_items(self, items: np.ndarray) -> UserBinding:
         item_bias, item_vectors = items[:, 0], np.ascontiguousarray(items[:, 1:])
         split, width = self.user_size, self.user_size + item_vectors.shape[1]
         if self.cross is not None:
             # x W = u W_top + i W_bottom: each half is multiplied once per user / item here, so a pair
             # only adds two rows. The "+ 1" folds the cross layer's residual in: x * (x W + c) + x.
             kernel, bias = self.cross
-            user_cross = user_vectors @ kernel[:split] + 1
             item_cross = item_vectors @ kernel[split:] + bias
 
-        def scores(user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-            batch, n = item_rows.shape
-            pairs = np.empty((batch, n, width), dtype=np.float32)
-            pairs[..., :split] = user_vectors[user_rows][:, np.newaxis]
-            pairs[..., split:] = item_vectors[item_rows]
+        def for_users(users: np.ndarray) -> PairScores:
+            user_bias, user_vectors = users[:, 0] + np.float32(self.mean), np.ascontiguousarray(users[:, 1:])
             if self.cross is not None:
-                pairs *= user_cross[user_rows][:, np.newaxis] + item_cross[item_rows]
-            hidden = pairs.reshape(batch * n, width)
-            for kernel, bias in self.layers[:-1]:
-                hidden = np.maximum(hidden @ kernel + bias, 0)
-            kernel, bias = self.layers[-1]
-            interaction = (hidden @ kernel + bias).reshape(batch, n)
-            return interaction + user_bias[user_rows][:, np.newaxis] + item_bias[item_rows]
+                user_cross = user_vectors @ self.cross[0][:split] + 1
 
-        return scores
+            def scores(user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+                batch, n = item_rows.shape
+                pairs = np.empty((batch, n, width), dtype=np.float32)
+                pairs[..., :split] = user_vectors[user_rows][:, np.newaxis]
+                pairs[..., split:] = item_vectors[item_rows]
+                if self.cross is not None:
+                    pairs *= user_cross[user_rows][:, np.newaxis] + item_cross[item_rows]
+                hidden = pairs.reshape(batch * n, width)
+                for kernel, bias in self.layers[:-1]:
+                    hidden = np.maximum(hidden @ kernel + bias, 0)
+                kernel, bias = self.layers[-1]
+                interaction = (hidden @ kernel + bias).reshape(batch, n)
+                return interaction + user_bias[user_rows][:, np.newaxis] + item_bias[item_rows]
+
+            return scores
+
+        return for_users
 
 
 @dataclass(frozen=True)
@@ -114,15 +127,19 @@ class AutoRecHead:
     def from_arrays(cls, arrays: Arrays) -> AutoRecHead:
         return cls()
 
-    def bind(self, users: np.ndarray, items: np.ndarray) -> PairScores:
-        bias, rows = users[:, 0], np.ascontiguousarray(users[:, 1:])
+    def bind_items(self, items: np.ndarray) -> UserBinding:
         codes = np.ascontiguousarray(items)
 
-        def scores(user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-            dots = np.matmul(codes[item_rows], rows[user_rows][:, :, np.newaxis])[..., 0]
-            return dots + bias[user_rows][:, np.newaxis]
+        def for_users(users: np.ndarray) -> PairScores:
+            bias, rows = users[:, 0], np.ascontiguousarray(users[:, 1:])
 
-        return scores
+            def scores(user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+                dots = np.matmul(codes[item_rows], rows[user_rows][:, :, np.newaxis])[..., 0]
+                return dots + bias[user_rows][:, np.newaxis]
+
+            return scores
+
+        return for_users
 
 
 @dataclass(frozen=True)
@@ -150,31 +167,36 @@ class NeuMFHead:
         layers = tuple((arrays[f"dense{n}_kernel"], arrays[f"dense{n}_bias"]) for n in range(count))
         return cls(float(arrays["mean"]), int(arrays["gmf_dim"]), int(arrays["mlp_dim"]), layers, arrays["output"])
 
-    def bind(self, users: np.ndarray, items: np.ndarray) -> PairScores:
+    def bind_items(self, items: np.ndarray) -> UserBinding:
         g, m = self.gmf_dim, self.mlp_dim
-        user_bias, item_bias = users[:, 0] + np.float32(self.mean), items[:, 0]
-        # h_gmf . (p * q) = (p * h_gmf) . q: the output weights fold into the user's side once.
-        user_gmf = users[:, 1:1 + g] * self.output[:g]
-        item_gmf = np.ascontiguousarray(items[:, 1:1 + g])
+        item_bias, item_gmf = items[:, 0], np.ascontiguousarray(items[:, 1:1 + g])
         if self.layers:  # the first layer's product with each half, once per user / item
-            kernel, bias = self.layers[0]
-            user_first = users[:, 1 + g:1 + g + m] @ kernel[:m] + bias
-            item_first = items[:, 1 + g:1 + g + m] @ kernel[m:]
+            item_first = items[:, 1 + g:1 + g + m] @ self.layers[0][0][m:]
 
-        def scores(user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-            batch, n = item_rows.shape
-            total = user_bias[user_rows][:, np.newaxis] + item_bias[item_rows]
-            if g:
-                total += np.matmul(item_gmf[item_rows], user_gmf[user_rows][:, :, np.newaxis])[..., 0]
+        def for_users(users: np.ndarray) -> PairScores:
+            user_bias = users[:, 0] + np.float32(self.mean)
+            # h_gmf . (p * q) = (p * h_gmf) . q: the output weights fold into the user's side once.
+            user_gmf = users[:, 1:1 + g] * self.output[:g]
             if self.layers:
-                hidden = np.maximum(user_first[user_rows][:, np.newaxis] + item_first[item_rows], 0)
-                hidden = hidden.reshape(batch * n, -1)
-                for kernel, bias in self.layers[1:]:
-                    hidden = np.maximum(hidden @ kernel + bias, 0)
-                total += (hidden @ self.output[g:]).reshape(batch, n)
-            return total
+                kernel, bias = self.layers[0]
+                user_first = users[:, 1 + g:1 + g + m] @ kernel[:m] + bias
 
-        return scores
+            def scores(user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+                batch, n = item_rows.shape
+                total = user_bias[user_rows][:, np.newaxis] + item_bias[item_rows]
+                if g:
+                    total += np.matmul(item_gmf[item_rows], user_gmf[user_rows][:, :, np.newaxis])[..., 0]
+                if self.layers:
+                    hidden = np.maximum(user_first[user_rows][:, np.newaxis] + item_first[item_rows], 0)
+                    hidden = hidden.reshape(batch * n, -1)
+                    for kernel, bias in self.layers[1:]:
+                        hidden = np.maximum(hidden @ kernel + bias, 0)
+                    total += (hidden @ self.output[g:]).reshape(batch, n)
+                return total
+
+            return scores
+
+        return for_users
 
 
 @dataclass(frozen=True)
@@ -202,21 +224,25 @@ class BlendHead:
         return cls(members, user_sizes, tuple(int(size) for size in arrays["item_sizes"]), arrays["weights"],
                    (low, high))
 
-    def bind(self, users: np.ndarray, items: np.ndarray) -> PairScores:
-        user_parts = np.split(users, np.cumsum(self.user_sizes)[:-1], axis=1)
+    def bind_items(self, items: np.ndarray) -> UserBinding:
         item_parts = np.split(items, np.cumsum(self.item_sizes)[:-1], axis=1)
-        bound = [member.bind(user_part, item_part)
-                 for member, user_part, item_part in zip(self.members, user_parts, item_parts, strict=True)]
+        members = [member.bind_items(part) for member, part in zip(self.members, item_parts, strict=True)]
         weights = self.weights.astype(np.float32)
         low, high = np.float32(self.rating_range[0]), np.float32(self.rating_range[1])
 
-        def scores(user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-            total = np.full(item_rows.shape, weights[0], dtype=np.float32)
-            for weight, member in zip(weights[1:], bound, strict=True):
-                total += weight * np.clip(member(user_rows, item_rows), low, high)
-            return total
+        def for_users(users: np.ndarray) -> PairScores:
+            user_parts = np.split(users, np.cumsum(self.user_sizes)[:-1], axis=1)
+            bound = [member(part) for member, part in zip(members, user_parts, strict=True)]
 
-        return scores
+            def scores(user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+                total = np.full(item_rows.shape, weights[0], dtype=np.float32)
+                for weight, member in zip(weights[1:], bound, strict=True):
+                    total += weight * np.clip(member(user_rows, item_rows), low, high)
+                return total
+
+            return scores
+
+        return for_users
 
 
 Head = DotHead | DeepHead | NeuMFHead | AutoRecHead | BlendHead
@@ -250,8 +276,14 @@ def load(path: Path) -> Head:
         return from_arrays({name: file[name] for name in file.files})
 
 
-def bind_clipped(head: Head, users: np.ndarray, items: np.ndarray, rating_range: tuple[float, float]) -> PairScores:
-    """What the ranking signature serves: the head's ratings clipped to the rating range."""
-    scores = head.bind(users.astype(np.float32), items.astype(np.float32))
+def bind_clipped(head: Head, items: np.ndarray, rating_range: tuple[float, float]) -> UserBinding:
+    """What the ranking signature serves, bound to the catalog's item states: a function of user states
+    whose ratings are the head's, clipped to the rating range."""
+    for_users = head.bind_items(items.astype(np.float32))
     low, high = np.float32(rating_range[0]), np.float32(rating_range[1])
-    return lambda user_rows, item_rows: np.clip(scores(user_rows, item_rows), low, high)
+
+    def clipped(users: np.ndarray) -> PairScores:
+        scores = for_users(users.astype(np.float32))
+        return lambda user_rows, item_rows: np.clip(scores(user_rows, item_rows), low, high)
+
+    return clipped

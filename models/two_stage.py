@@ -1,9 +1,12 @@
 """The order GET /recommend serves, in numpy: retrieve -> drop seen items -> rank -> cut to k.
 
-One implementation, run by the server (``app.recommender``, with ScaNN and the exported rating head
-behind ``CandidateScorer``) and by the trainer when it chooses the mix and evaluates the served order
-(``training.evaluate.two_stage``, exact search over the in-memory models), so that what is measured
-is what is served. Three candidate sources are mixed (``Mix``):
+One implementation, run by the server (``app.recommender``, with ScaNN and the exported rating head)
+and by the trainer when it chooses the mix and evaluates the served order (``training.evaluate.two_stage``,
+exact search over the in-memory models), so that what is measured is what is served. It sees the
+catalog (``ItemSources``: item embeddings, an index, the item-to-item and autoencoder sources) and a
+set of users (``Users``: query embeddings, the rating head bound to their states, seen items) apart:
+the server keeps one ``Users`` for the users known at training time and makes one per batch for users
+whose history changed since (``app.recommender``). Three candidate sources are mixed (``Mix``):
 
     retrieval(u, i) = two_tower x <query_u, item_i> / temperature     (the two-tower model)
                     + item_item x (X_u . W)_i                          (EASE, ``models.item_item``)
@@ -24,11 +27,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
+from models.item_item import item_item_scores
+from models.rating_head import PairScores
 from models.selection import SeenItems, top_columns
+from models.user_autoencoder import UserAutoencoder
 
 Stage = Callable[[str], AbstractContextManager]  # names a step, for timing
 
@@ -37,27 +42,30 @@ def _untimed(name: str) -> AbstractContextManager:
     return nullcontext()
 
 
-class CandidateScorer(Protocol):
-    def query_embeddings(self, user_rows: np.ndarray) -> np.ndarray:
-        """(B,) user rows -> (B, d) query-tower embeddings."""
+Search = Callable[[np.ndarray, int], np.ndarray]  # (B, d) queries, n -> (B, n) item rows, best first
 
-    def search(self, queries: np.ndarray, n: int) -> np.ndarray:
-        """(B, d) queries -> (B, n) item rows, best first (nearest neighbours by dot product)."""
 
-    def similarities(self, queries: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-        """(B, d) queries and (B, N) item rows -> (B, N) exact query . item embedding products."""
+@dataclass(frozen=True)
+class ItemSources:
+    """The catalog side: what the candidate sources know of every item, in item rows."""
 
-    def rank(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-        """(B,) user rows and (B, N) item rows -> (B, N) predicted ratings, clipped to the scale."""
+    item_embeddings: np.ndarray  # (n_items, d): the two-tower model's candidate tower
+    search: Search  # nearest item embeddings by dot product: ScaNN in the server, exact in the trainer
+    item_item: np.ndarray | None = None  # (n_items, n_items) EASE weights, where the mix uses them
+    autoencoder: UserAutoencoder | None = None  # where the mix uses it
 
-    def all_similarities(self, queries: np.ndarray) -> np.ndarray:
-        """(B, d) queries -> (B, n_items) exact products with every item embedding."""
 
-    def item_item_scores(self, user_rows: np.ndarray) -> np.ndarray:
-        """(B,) user rows -> (B, n_items) item-to-item scores (``models.item_item``)."""
+def exact_search(item_embeddings: np.ndarray) -> Search:
+    return lambda queries, n: top_columns(queries @ item_embeddings.T, n)
 
-    def autoencoder_scores(self, user_rows: np.ndarray) -> np.ndarray:
-        """(B,) user rows -> (B, n_items) log-probabilities (``models.user_autoencoder``)."""
+
+@dataclass(frozen=True)
+class Users:
+    """A set of users as the order sees them; row r is user r."""
+
+    query_embeddings: np.ndarray  # (U, d): the two-tower model's query tower
+    ratings: PairScores  # (B,) user rows, (B, N) item rows -> predicted ratings, clipped to the scale
+    seen: SeenItems  # user row -> item rows the user interacted with: never recommended
 
 
 @dataclass(frozen=True)
@@ -95,8 +103,8 @@ class Ranked:
 
 @dataclass(frozen=True)
 class TwoStage:
-    scorer: CandidateScorer
-    seen: SeenItems  # user row -> item rows
+    items: ItemSources
+    users: Users
     popular_rows: np.ndarray  # item rows, most popular first: tops up users with too few candidates
     mix: Mix
     temperature: float
@@ -105,37 +113,38 @@ class TwoStage:
     def recommend(self, user_rows: np.ndarray, ks: list[int], stage: Stage = _untimed) -> Ranked:
         """The best ``ks[j]`` unseen items for user row ``user_rows[j]``."""
         wanted = max(self.candidates, *ks)
-        n_items = self.seen.n_columns
+        items, users = self.items, self.users
+        n_items = users.seen.n_columns
         # Ask for enough neighbours that `wanted` remain after removing the seen ones.
-        n = min(n_items, wanted + int(self.seen.counts[user_rows].max()))
+        n = min(n_items, wanted + int(users.seen.counts[user_rows].max()))
         mix, logit = self.mix, self.mix.two_tower / self.temperature
         queries = None
         if logit or not mix.exact:  # the two-tower source, or the index that finds candidates without one
             with stage("embed"):
-                queries = self.scorer.query_embeddings(user_rows)
+                queries = users.query_embeddings[user_rows]
         with stage("retrieve"):
             catalog = None
             if mix.exact:  # no index for these sources: every item is scored exactly
                 catalog = np.zeros((len(user_rows), n_items), dtype=np.float32)
                 if mix.item_item:
-                    catalog += mix.item_item * self.scorer.item_item_scores(user_rows)
+                    catalog += mix.item_item * item_item_scores(items.item_item, users.seen, user_rows)
                 if mix.autoencoder:
-                    catalog += mix.autoencoder * self.scorer.autoencoder_scores(user_rows)
+                    catalog += mix.autoencoder * items.autoencoder.scores(users.seen, user_rows)
                 if logit:
-                    catalog += logit * self.scorer.all_similarities(queries)
+                    catalog += logit * (queries @ items.item_embeddings.T)
                 retrieved = top_columns(catalog, n)
             else:
-                retrieved = self.scorer.search(queries, n)
+                retrieved = items.search(queries, n)
         with stage("filter"):
             matrix, lengths = self._unseen_candidates(user_rows, retrieved, wanted, ks)
         with stage("rank"):
-            ratings = self.scorer.rank(user_rows, matrix)
+            ratings = users.ratings(user_rows, matrix)
             if catalog is not None:
                 retrieval = np.take_along_axis(catalog, matrix, axis=1)
             elif not logit:  # candidates from the index, ordered by the rating alone
                 retrieval = np.zeros(matrix.shape, dtype=np.float32)
             else:
-                retrieval = logit * self.scorer.similarities(queries, matrix)
+                retrieval = logit * np.einsum("bd,bnd->bn", queries, items.item_embeddings[matrix])
             scores = retrieval + mix.rating * ratings
         with stage("select"):
             scores[np.arange(scores.shape[1]) >= lengths[:, np.newaxis]] = -np.inf  # padding never wins
@@ -148,7 +157,8 @@ class TwoStage:
         """(B, width) of each user's first ``wanted`` unseen retrieved items, and how many of each row
         are real: rows that come up short (tiny catalogs, heavy users) are topped up with popular unseen
         items to at least k, then padded."""
-        unseen = ~self.seen.contains(user_rows, retrieved)  # (B, n)
+        seen = self.users.seen
+        unseen = ~seen.contains(user_rows, retrieved)  # (B, n)
         keep = unseen & (np.cumsum(unseen, axis=1) <= wanted)
         lengths = keep.sum(axis=1)
         if (lengths == wanted).all():  # the usual case, without a Python loop
@@ -158,7 +168,7 @@ class TwoStage:
             candidates = retrieved[position][keep[position]]
             if len(candidates) < ks[position]:
                 extra = self.popular_rows[~np.isin(self.popular_rows,
-                                                   np.concatenate([self.seen.of(int(user)), candidates]))]
+                                                   np.concatenate([seen.of(int(user)), candidates]))]
                 candidates = np.concatenate([candidates, extra[: ks[position] - len(candidates)]])
             rows.append(candidates)
         lengths = np.array([len(candidates) for candidates in rows])

@@ -1,5 +1,6 @@
 import json
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,22 @@ def trained_version(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_report(trained_version) -> dict:
     return json.loads((trained_version / "report.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A real PostgreSQL server for the test session: pgserver ships PostgreSQL's own binaries in a wheel
+    (a dev dependency), started here in a temporary directory on a Unix socket and stopped at the end."""
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("postgres"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL server."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    postgres_server.psql(f"CREATE DATABASE {name};")
+    return postgres_server.get_uri(name)

@@ -25,8 +25,9 @@ catalog = load_catalog(Path(sys.argv[1]))
 scorer = TensorFlowScorer(catalog)  # raises when the probes are not reproduced
 users = np.arange(len(catalog.user_rows))
 embeddings = np.load(catalog.path / "item_embeddings.npy")
-exact = np.argsort(-(scorer.user_embeddings @ embeddings.T), axis=1)[:, :100]
-approximate = scorer.search(scorer.query_embeddings(users), 100)
+queries = scorer.known_users.query_embeddings[users]
+exact = np.argsort(-(queries @ embeddings.T), axis=1)[:, :100]
+approximate = scorer.items.search(queries, 100)
 overlap = np.mean([len(set(a) & set(e)) / 100 for a, e in zip(approximate, exact)])
 print(json.dumps({"recall_at_100": overlap, "version": catalog.version}))
 """

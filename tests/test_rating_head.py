@@ -74,7 +74,7 @@ def test_numpy_head_reproduces_the_tensorflow_model(kind, tmp_path):
     head = rating_head.load(tmp_path / "head.npz")
     user_states = model.user_state(features).numpy()  # row r = user index r + 1
     item_states = model.item_state(tf.range(1, N_ITEMS + 1)).numpy()  # row r = item index r + 1
-    ratings = rating_head.bind_clipped(head, user_states, item_states, RANGE)(np.arange(N_USERS), items - 1)
+    ratings = rating_head.bind_clipped(head, item_states, RANGE)(user_states)(np.arange(N_USERS), items - 1)
 
     assert ratings.shape == items.shape and ratings.dtype == np.float32
     assert np.ptp(expected) > 0.5  # the check below is not comparing constants

@@ -1,6 +1,6 @@
 """The README's examples, run as a reader would: every `curl` line answers 200 from the build it is written
 for (the default build; the "Your own data" walk-through's build of examples/shop, trained with the README's
-own command)."""
+own command), in order, against one server; every event of the online-feedback walk-through is accepted."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import REPO
 from tests.serving import ADMIN_TOKEN, running_server
+
+EVENTS_TOKEN = "readme-test-events-token-0123456"
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 OWN_DATA = "## Your own data"
@@ -41,7 +43,9 @@ def _commands(text: str, program: str) -> list[str]:
 
 def _request(command: str, base_url: str) -> httpx.Request:
     """A curl command line as the request it sends (-X, -H, -d and the URL)."""
-    words = shlex.split(command.replace("$RECSYS_ADMIN_TOKEN", ADMIN_TOKEN))[1:]  # what the admin examples read
+    # What the admin and event examples read from the environment.
+    words = shlex.split(command.replace("$RECSYS_ADMIN_TOKEN", ADMIN_TOKEN).replace("$RECSYS_EVENTS_TOKEN",
+                                                                                       EVENTS_TOKEN))[1:]
     method, headers, data, url = None, {}, None, None
     while words:
         word = words.pop(0)
@@ -61,10 +65,13 @@ def _request(command: str, base_url: str) -> httpx.Request:
 
 
 def _answers(commands: list[str], artifacts: Path, version: str) -> None:
-    with running_server(artifacts) as server, httpx.Client(timeout=60) as client:
+    with running_server(artifacts, events_token=EVENTS_TOKEN) as server, httpx.Client(timeout=60) as client:
         for command in commands:
-            response = client.send(_request(command.replace("<version>", version), server.url))
+            request = _request(command.replace("<version>", version), server.url)
+            response = client.send(request)
             assert response.status_code == 200, f"{command}\n-> {response.status_code} {response.text}"
+            if request.url.path == "/events":
+                assert response.json()["rejected"] == [], f"{command}\n-> {response.text}"
 
 
 def _train(arguments: list[str]) -> None:

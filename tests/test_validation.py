@@ -174,7 +174,8 @@ def test_any_user_feature_columns_reach_the_models_inputs():
     vocab = build_vocabularies(interactions, pd.DataFrame(columns=["item_id", "title", "genres"]), users)
     assert vocab.user_features == ("plan", "country")
     assert vocab.user_categories == ("country=de", "country=fr", "plan=free", "plan=gold")
-    frame = user_feature_frame(interactions, users, ("u1", "u2", "u3", "new"), history_length=5)
+    frame = user_feature_frame(interactions, users, ("u1", "u2", "u3", "new"), history_length=5,
+                               rating_range=(1.0, 5.0))
     raw = user_feature_arrays(frame)
     assert raw["categories"].tolist() == [["gold", "fr"], ["free", "de"], ["", "fr"], ["", ""]]
     encoded = FeatureEncoder(vocab).users({name: tf.constant(values.tolist() if values.dtype == object else values)

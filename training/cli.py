@@ -37,6 +37,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                              "own scale, else the narrowest usual one holding every rating)")
     parser.add_argument("--duplicates", choices=("last", "mean"),
                         help="repeated (user, item) ratings: keep the last by timestamp (default) or the mean")
+    parser.add_argument("--events", metavar="URL",
+                        help="also train on the event log (sqlite:///path or postgresql://...) up to its last event, "
+                             "recorded as the version's cut-off  [env RECSYS_EVENTS_URL]")
     parser.add_argument("--split", choices=("random", "temporal"),
                         help="held-out split for data without one of its own (default random, seed 42)")
     parser.add_argument("--artifacts", type=Path, default=Path(os.environ.get("RECSYS_ARTIFACTS", "artifacts")),
@@ -85,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     from training.train import run
 
     given = {"data": args.data, "sessions": args.sessions, "items": args.items, "users": args.users,
-             "rating_range": args.rating_range, "duplicates": args.duplicates, "split": args.split}
+             "rating_range": args.rating_range, "duplicates": args.duplicates, "split": args.split,
+             "events_url": args.events}
     try:
         config = load_config({key: value for key, value in given.items() if value is not None}, args.overrides)
         check_specs(config.data, config.sessions)

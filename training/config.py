@@ -32,6 +32,9 @@ class TrainConfig(BaseSettings):
     users: str = ""  # a CSV of user features (user_id plus any columns), replacing the data's own
     rating_range: tuple[float, ...] = ()  # the declared scale LOW,HIGH; empty: the format's own, else inferred
     duplicates: Literal["last", "mean"] = "last"  # repeated (user, item) ratings: the last by time, or the mean
+    # The event log whose events (up to its last id when training starts) join the training data:
+    # sqlite:///path or postgresql://... (the server's RECSYS_EVENTS_URL); empty: none.
+    events_url: str = ""
     split: Literal["random", "temporal"] = "random"  # for data without a split of its own
     seed: int = 42
     history_length: int = 200  # recent items per user fed to the query and ranking models

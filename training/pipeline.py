@@ -49,7 +49,7 @@ class RatingOutcome:
     @property
     def autoencoder_kind(self) -> str | None:
         """"vae" or "dae" where the served order uses a user autoencoder."""
-        return self.order.scorer.autoencoder.kind if self.mix.autoencoder else None
+        return self.order.items.autoencoder.kind if self.mix.autoencoder else None
 
     @property
     def served_retrieval(self) -> str:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from models import artifact_format as fmt
 from training.config import TrainConfig, as_json
+from training.data.events import with_events
 from training.data.sources import load_sources, public_spec, resolve_sessions
 from training.data.validation import on_catalog
 from training.evaluate import gate
@@ -52,6 +53,9 @@ def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyw
     stage = Stages(started)
     stage.begin("load and check the data")
     ratings, sessions, protocol = load_sources(config)
+    cutoff = None
+    if config.events_url:
+        ratings, cutoff = with_events(ratings, config.events_url)
     for note in (*ratings.notes, *sessions.notes):
         log.warning("data check: %s", note)
     log.info("ratings: %s; sessions: %s", _sizes(ratings.describe()), _sizes(sessions.describe()))
@@ -83,7 +87,8 @@ def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyw
     manifest = {
         "data": data_description,
         "config": {**as_json(config), **{key: public_spec(getattr(config, key))
-                                         for key in ("data", "sessions", "items", "users")}},
+                                         for key in ("data", "sessions", "items", "users")},
+                   "events_url": cutoff.url if cutoff else ""},
         "libraries": library_versions(),
         "serving": {"rating_range": list(ratings.rating_range), "history_length": config.history_length,
                     fmt.SERVING_MIX: asdict(rating.mix), "autoencoder_kind": rating.autoencoder_kind,
@@ -92,9 +97,11 @@ def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyw
                     "session_max_history": getattr(config, session.result.model_name).max_history,
                     fmt.SESSION_TRANSITIONS_WEIGHT: session.result.mix.weight,
                     "embedding_dim": int(config.retrieval.tower_widths[-1]),
-                    "user_features": list(rating.context.vocab.user_features)},
+                    "user_features": list(rating.context.vocab.user_features),
+                    "rating_uses_history": rating_uses_history(config, rating.rating.metrics)},
         "served": report["served"],
         "metrics": {task: report[task] for task in ("rating", "retrieval", "session")},
+        fmt.EVENTS: cutoff.as_manifest() if cutoff else {"cutoff_id": 0},
     }
     verdicts = gate.check(report, publish_anyway)  # raises before anything is written
     report["verdicts"] = [{"task": verdict.task, "wins": verdict.wins, "line": verdict.line()} for verdict in verdicts]
@@ -116,6 +123,13 @@ def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyw
     log.info("published %s in %.0f s: serve it with recsys-serve --artifacts %s", version,
              time.perf_counter() - started, artifacts)
     return version_dir
+
+
+def rating_uses_history(config: TrainConfig, rating_metrics: dict) -> bool:
+    """Whether the served rating model reads the user's history (the deep model does, MF, NeuMF and
+    I-AutoRec know users by id alone): only then can the server rate for a user it knows by events."""
+    encoder = config.ranking.encoder
+    return "deep" in rating_metrics and (encoder.use_history or encoder.use_history_ratings)
 
 
 def _sizes(description: dict) -> str:

@@ -2,7 +2,9 @@
 
 Two views of each user's history exist: fitted models learn from the ``fit`` part (their history
 excludes validation interactions, which they are scored on), while test evaluation and the exported
-artifacts use the whole training part.
+artifacts use the whole training part. Interactions without a rating (logged views, clicks,
+purchases: NaN) are interactions for the retrieval models and history items, and never rating
+examples (``RatingContext.rated``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import tensorflow as tf
 
 from models.artifact_format import user_feature_arrays
 from models.features import FeatureEncoder, to_tensor
+from models.history import fill_unrated
 from models.selection import SeenItems, rows_of
 from models.vocabulary import (
     ItemFeatureTables,
@@ -45,11 +48,16 @@ class RatingContext:
     train_view: UserView
     counts: np.ndarray  # (n_items + 1,) interactions per item index in train
     mean_rating: float
-    frames: dict[str, pd.DataFrame]  # split part -> rows with user_index, item_index and rating
+    frames: dict[str, pd.DataFrame]  # split part -> rows with user_index, item_index and rating (NaN: none)
 
     @property
     def sizes(self) -> dict[str, int]:
         return self.vocab.sizes()
+
+    def rated(self, part: str) -> pd.DataFrame:
+        """The rows of a split part that carry a rating: what rating models learn from and are scored on."""
+        frame = self.frames[part]
+        return frame[frame["rating"].notna()]
 
     def held_out_items(self, part: str) -> dict[int, set[int]]:
         """User index -> item indices in a held-out part ("validation" or "test"), known users and items only."""
@@ -58,12 +66,13 @@ class RatingContext:
 
 
 def user_feature_frame(interactions: pd.DataFrame, users: pd.DataFrame, user_ids: tuple[str, ...],
-                       history_length: int) -> pd.DataFrame:
+                       history_length: int, rating_range: tuple[float, float]) -> pd.DataFrame:
     """One row per id in ``user_ids``: age and the categorical features (NaN / "" where unknown) and the
-    user's latest ``history_length`` items, oldest first."""
+    user's latest ``history_length`` items, oldest first, with their ratings (``models.history``)."""
     ordered = interactions.sort_values(["user_id", "timestamp"], kind="stable").groupby("user_id", sort=False)
     recent = ordered["item_id"].agg(lambda items: items.iloc[-history_length:].tolist())
-    recent_ratings = ordered["rating"].agg(lambda ratings: ratings.iloc[-history_length:].astype(float).tolist())
+    recent_ratings = ordered["rating"].agg(
+        lambda ratings: fill_unrated(ratings.iloc[-history_length:].astype(float).tolist(), rating_range))
     frame = pd.DataFrame({"user_id": list(user_ids)})
     features = users if "age" in users else users.assign(age=np.nan)
     frame = frame.merge(features.drop_duplicates("user_id"), on="user_id", how="left")
@@ -81,8 +90,8 @@ def _index(values: pd.Series, ids: tuple[str, ...]) -> np.ndarray:
 
 
 def _user_view(encoder: FeatureEncoder, interactions: pd.DataFrame, users: pd.DataFrame, vocab: Vocabularies,
-               history_length: int) -> UserView:
-    frame = user_feature_frame(interactions, users, vocab.users, history_length)
+               history_length: int, rating_range: tuple[float, float]) -> UserView:
+    frame = user_feature_frame(interactions, users, vocab.users, history_length, rating_range)
     raw = user_feature_arrays(frame)
     encoded = encoder.users({name: to_tensor(values) for name, values in raw.items()})
     # Row 0 stands for unknown users: all features at their padding index.
@@ -114,8 +123,8 @@ def prepare_ratings(data: RatingData, split: RatingSplit, history_length: int = 
         vocab=vocab,
         item_tables=item_feature_tables(vocab, data.items),
         encoder=encoder,
-        fit_view=_user_view(encoder, split.fit, data.users, vocab, history_length),
-        train_view=_user_view(encoder, split.train, data.users, vocab, history_length),
+        fit_view=_user_view(encoder, split.fit, data.users, vocab, history_length, data.rating_range),
+        train_view=_user_view(encoder, split.train, data.users, vocab, history_length, data.rating_range),
         counts=counts,
         mean_rating=float(split.fit["rating"].mean()),
         frames=frames,

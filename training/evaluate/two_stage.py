@@ -15,9 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from models import rating_head
-from models.item_item import item_item_scores
-from models.selection import indices_of, rows_of, top_columns
-from models.two_stage import Mix, TwoStage
+from models.selection import indices_of, rows_of
+from models.two_stage import ItemSources, Mix, TwoStage, Users, exact_search
 from models.user_autoencoder import UserAutoencoder
 from training.data.examples import RatingContext, UserView
 from training.evaluate.metrics import UserScorer, evaluate_retrieval
@@ -49,51 +48,20 @@ def _per_user(compute: Any, view: UserView, batch: int = 4096) -> np.ndarray:
     return np.concatenate(chunks)
 
 
-class InMemoryScorer:
-    """``models.two_stage.CandidateScorer`` over the trained models, in user and item rows; ``item_item``
-    is EASE's weight matrix over item indices (``training.fit.retrieval.EaseFit``)."""
-
-    def __init__(self, retrieval: Any, ranking: Any, view: UserView, rating_range: tuple[float, float],
-                 item_item: np.ndarray | None = None, autoencoder: UserAutoencoder | None = None) -> None:
-        n_items = view.seen.n_columns
-        self.seen = view.seen
-        self.item_item = None if item_item is None else np.ascontiguousarray(item_item[1:, 1:])
-        self.autoencoder = autoencoder
-        self.user_embeddings = _per_user(retrieval.query_embedding, view)
-        self.item_embeddings = item_embeddings(retrieval, n_items)[1:]
-        item_states = ranking.item_state(tf.range(1, n_items + 1, dtype=tf.int32)).numpy()
-        self._ratings = rating_head.bind_clipped(ranking.head(), _per_user(ranking.user_state, view), item_states,
-                                                 rating_range)
-
-    def query_embeddings(self, user_rows: np.ndarray) -> np.ndarray:
-        return self.user_embeddings[user_rows]
-
-    def all_similarities(self, queries: np.ndarray) -> np.ndarray:
-        return queries @ self.item_embeddings.T
-
-    def item_item_scores(self, user_rows: np.ndarray) -> np.ndarray:
-        return item_item_scores(self.item_item, self.seen, user_rows)
-
-    def autoencoder_scores(self, user_rows: np.ndarray) -> np.ndarray:
-        return self.autoencoder.scores(self.seen, user_rows)
-
-    def search(self, queries: np.ndarray, n: int) -> np.ndarray:
-        return top_columns(self.all_similarities(queries), n)
-
-    def similarities(self, queries: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-        return np.einsum("bd,bnd->bn", queries, self.item_embeddings[item_rows])
-
-    def rank(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-        return self._ratings(user_rows, item_rows)
-
-
 def served_order(retrieval: Any, ranking: Any, view: UserView, counts: np.ndarray, rating_range: tuple[float, float],
                  mix: Mix, item_item: np.ndarray | None = None, autoencoder: UserAutoencoder | None = None,
                  candidates: int = 100) -> TwoStage:
-    """What the server builds from the exported version (``app.recommender``), from the models in memory;
-    ``counts`` (n_items + 1,) are the training interactions per item index."""
-    return TwoStage(InMemoryScorer(retrieval, ranking, view, rating_range, item_item, autoencoder), view.seen,
-                    popular_rows=np.argsort(-counts[1:], kind="stable"), mix=mix,
+    """What the server builds from the exported version (``app.recommender``), from the models in memory
+    with exact search; ``counts`` (n_items + 1,) are the training interactions per item index,
+    ``item_item`` EASE's weight matrix over item indices (``training.fit.retrieval.EaseFit``)."""
+    n_items = view.seen.n_columns
+    embeddings = item_embeddings(retrieval, n_items)[1:]
+    items = ItemSources(embeddings, exact_search(embeddings),
+                        None if item_item is None else np.ascontiguousarray(item_item[1:, 1:]), autoencoder)
+    item_states = ranking.item_state(tf.range(1, n_items + 1, dtype=tf.int32)).numpy()
+    rate = rating_head.bind_clipped(ranking.head(), item_states, rating_range)
+    users = Users(_per_user(retrieval.query_embedding, view), rate(_per_user(ranking.user_state, view)), view.seen)
+    return TwoStage(items, users, popular_rows=np.argsort(-counts[1:], kind="stable"), mix=mix,
                     temperature=retrieval.config.temperature, candidates=candidates)
 
 
@@ -103,7 +71,7 @@ def as_user_scorer(order: TwoStage) -> UserScorer:
 
     def score(users: np.ndarray) -> np.ndarray:
         ranked = order.recommend(rows_of(users), [order.candidates] * len(users))
-        scores = np.full((len(users), order.seen.n_columns + 1), -np.inf, dtype=np.float32)
+        scores = np.full((len(users), order.users.seen.n_columns + 1), -np.inf, dtype=np.float32)
         real = np.arange(ranked.rows.shape[1]) < ranked.lengths[:, np.newaxis]
         batch_rows = np.repeat(np.arange(len(users)), real.sum(axis=1))
         scores[batch_rows, indices_of(ranked.rows[real])] = ranked.scores[real]

@@ -24,7 +24,6 @@ from models.session_mix import SessionMix
 from models.two_stage import TwoStage
 from training.data.examples import RatingContext
 from training.data.sequences import SequenceSplit
-from training.evaluate.two_stage import InMemoryScorer, item_embeddings
 from training.export.ann import build_searcher
 from training.export.publish import publish
 
@@ -111,12 +110,12 @@ def _write_files(directory: Path, bundle: ExportBundle) -> None:
         np.savez(directory / fmt.SESSION_TRANSITIONS, **bundle.session_mix.transitions.arrays())
     np.savez(directory / fmt.SEEN, indptr=context.train_view.seen.indptr, indices=context.train_view.seen.indices)
 
-    sources: InMemoryScorer = bundle.order.scorer
+    sources = bundle.order.items
     if bundle.order.mix.item_item:
         np.save(directory / fmt.ITEM_ITEM, np.ascontiguousarray(sources.item_item, dtype=np.float32))
     if bundle.order.mix.autoencoder:
         user_autoencoder.save(directory / fmt.AUTOENCODER, sources.autoencoder)
-    embeddings = item_embeddings(bundle.retrieval, len(vocab.items))[1:]
+    embeddings = sources.item_embeddings
     np.save(directory / fmt.ITEM_EMBEDDINGS, embeddings.astype(np.float32))
     (directory / fmt.SCANN_DIR).mkdir()
     build_searcher(embeddings).serialize(str(directory / fmt.SCANN_DIR), relative_path=True)

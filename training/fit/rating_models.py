@@ -56,7 +56,7 @@ def _fit_member(name: str, member: Member, context: RatingContext, rating_range:
     tf.keras.utils.set_random_seed(seed)
     fitted = member.build("fit")
     fitted.compile(optimizer=member.optimizer())
-    validation = known(context.frames["validation"])
+    validation = known(context.rated("validation"))
 
     def validate() -> float:
         if isinstance(fitted, ItemAutoRec):
@@ -80,7 +80,7 @@ def evaluate_rating_model(model: RatingModel, context: RatingContext,
                           rating_range: tuple[float, float]) -> dict[str, float]:
     """Test RMSE/MAE over all test ratings; pairs with an unknown user or item get the training mean
     (what the service can say about them), so every model is scored on the same rows."""
-    test = context.frames["test"]
+    test = context.rated("test")
     is_known = ((test["user_index"] > 0) & (test["item_index"] > 0)).to_numpy()
     predictions = np.full(len(test), context.mean_rating, dtype=np.float32)
     predictions[is_known] = predict_ratings(model, context.train_view, test[is_known])
@@ -88,7 +88,7 @@ def evaluate_rating_model(model: RatingModel, context: RatingContext,
 
 
 def _ratings_matrix(context: RatingContext, part: Part) -> np.ndarray:
-    frame = known(context.frames[part])
+    frame = known(context.rated(part))
     return ratings_matrix(frame["user_index"].to_numpy(), frame["item_index"].to_numpy(), frame["rating"].to_numpy(),
                           len(context.vocab.users), len(context.vocab.items))
 
@@ -103,7 +103,7 @@ class _Members:
 
     def interactions(self, batch_size: int) -> Callable[[Part], tf.data.Dataset]:
         views = {"fit": self.context.fit_view, "train": self.context.train_view}
-        return lambda part: interaction_dataset(views[part], self.context.frames[part], batch_size, self.config.seed)
+        return lambda part: interaction_dataset(views[part], self.context.rated(part), batch_size, self.config.seed)
 
     def get(self, name: str) -> Member:
         context, config = self.context, self.config
@@ -184,7 +184,7 @@ def train_rating_models(context: RatingContext, config: TrainConfig, rating_rang
     if "autorec" in served and not config.refit:
         served["autorec"].use_ratings(_ratings_matrix(context, "train"))  # test and serving read all training ratings
     if config.rating_model == "blend":
-        validation = known(context.frames["validation"])
+        validation = known(context.rated("validation"))
         weights = fit_blend({name: predict_ratings(model, context.fit_view, validation)
                              for name, model in fitted.items()}, validation["rating"].to_numpy(), rating_range)
         log.info("rating blend fitted on validation: intercept %.3f, %s", weights[0],
@@ -197,7 +197,7 @@ def train_rating_models(context: RatingContext, config: TrainConfig, rating_rang
     metrics = {served_name: evaluate_rating_model(model, context, rating_range)}
     metrics.update({name: evaluate_rating_model(member, context, rating_range) for name, member in served.items()
                     if name != served_name})
-    test_ratings = context.frames["test"]["rating"].to_numpy()
+    test_ratings = context.rated("test")["rating"].to_numpy()
     metrics["global_mean"] = {**rating_metrics(np.full(len(test_ratings), context.mean_rating), test_ratings,
                                                rating_range), "ratings": len(test_ratings)}
     return Trained(model=model, fitted=fitted_model, metrics=metrics, curves=[*members.curves, *curves],
