@@ -36,6 +36,7 @@ COPY pyproject.toml README.md ./
 COPY app app
 COPY models models
 COPY training training
+COPY events events
 RUN python -m ensurepip \
  && python -m pip install --no-deps --no-build-isolation --no-warn-script-location --root /staging .
 

@@ -1,9 +1,12 @@
 """The Docker image and docker-compose.yml, for real: build the image, let the `trainer` service publish a
-tiny model version into the `artifacts` volume, start the `api` service and call it over HTTP, then roll
-it to a second version the way the README tells (run the trainer again, POST /admin/reload).
+tiny model version into the `artifacts` volume, start the `api` service (with PostgreSQL as its event
+log) and call it over HTTP, log events and see them applied, then roll it to a second version the way
+the README tells (run the trainer again, which learns the logged events, and POST /admin/reload).
 
 Needs root and a Docker engine: ../shared/tools/container-base.sh installs and starts one and provides the
-`python:3.11-slim` base image offline (CI has it beside the clone). Where the script is absent or fails,
+`python:3.11-slim` base image offline (CI has it beside the clone); where the official postgres:15-bookworm
+image cannot be pulled, a stand-in is built from that base with Debian's PostgreSQL 15
+(tests/containers/postgres). Where the script is absent or fails,
 the test skips loudly; once Docker works, every failure fails. Containers use the host's network
 (docker-compose.hostnet.yml), the API a free port. Build time, image size and durations are printed and
 written to container_smoke.json in the test's tmp dir."""
@@ -22,6 +25,9 @@ import pytest
 
 from tests.conftest import REPO, TINY_TRAINING
 from tests.serving import ADMIN, ADMIN_TOKEN, free_port
+
+EVENTS_TOKEN = "container-test-events-token-0123"
+POSTGRES_IMAGE = "postgres:15-bookworm"
 
 pytestmark = pytest.mark.slow  # 2.5-4 minutes with a warm build cache; a cold build adds 4-7
 
@@ -66,7 +72,7 @@ def _compose_command() -> list[str]:
 class Deployment:
     """One compose project made of docker-compose.yml and the host-network override."""
 
-    def __init__(self, image: str, port: int) -> None:
+    def __init__(self, image: str, port: int, postgres_port: int) -> None:
         self.project = f"recsys-smoke-{uuid.uuid4().hex[:8]}"
         self.label = f"label=com.docker.compose.project={self.project}"
         self.port = port
@@ -74,6 +80,8 @@ class Deployment:
         # The caller's own RECSYS_* settings (a local RECSYS_DATA, say) must not leak into the containers.
         self.env = {name: value for name, value in os.environ.items() if not name.startswith(("RECSYS_", "COMPOSE_"))}
         self.env.update(RECSYS_IMAGE=image, RECSYS_PORT=str(port), RECSYS_ADMIN_TOKEN=ADMIN_TOKEN,
+                        RECSYS_EVENTS_TOKEN=EVENTS_TOKEN, RECSYS_POSTGRES_HOST="127.0.0.1",
+                        RECSYS_POSTGRES_PORT=str(postgres_port),
                         RECSYS_TRAIN_ARGS=" ".join(f"--set {setting}" for setting in SMOKE_TRAINING))
 
     def compose(self, *args: str, timeout: float = 120) -> str:
@@ -91,7 +99,7 @@ class Deployment:
     def logs(self) -> str:
         """The last lines of every container's output."""
         parts = []
-        for service in ("trainer", "api"):
+        for service in ("postgres", "trainer", "api"):
             for container in self.containers(service):
                 done = subprocess.run(["docker", "logs", "--tail", "60", container], capture_output=True, text=True)
                 parts.append(f"--- {service} {container} ---\n{done.stdout}{done.stderr}")
@@ -165,8 +173,20 @@ def image(docker_engine, smoke_report, capsys):
 
 
 @pytest.fixture
-def deployment(image):
-    deployment = Deployment(image, free_port())
+def postgres_image(docker_engine, smoke_report):
+    """The official image where it is present, else the stand-in built under its name (no registry here)."""
+    present = subprocess.run(["docker", "image", "inspect", POSTGRES_IMAGE], capture_output=True).returncode == 0
+    if not present:
+        started = time.monotonic()
+        _run(["docker", "build", "--network", "host", "--tag", POSTGRES_IMAGE,
+              str(REPO / "tests" / "containers" / "postgres")], timeout=900)
+        smoke_report["postgres_standin_build_seconds"] = round(time.monotonic() - started, 1)
+    return POSTGRES_IMAGE
+
+
+@pytest.fixture
+def deployment(image, postgres_image):
+    deployment = Deployment(image, free_port(), free_port())
     try:
         yield deployment
     finally:
@@ -215,6 +235,17 @@ def _check_answers(client: httpx.Client) -> None:
     assert unknown.json()["error"]["code"] == "unknown_item" and "no-such-item" in unknown.json()["error"]["message"]
 
 
+def _check_events(client: httpx.Client) -> None:
+    """Events go to PostgreSQL through the API, and the next request reflects them."""
+    auth = {"Authorization": f"Bearer {EVENTS_TOKEN}"}
+    popular = [item["item_id"] for item in client.get("/recommend/container-visitor").json()["items"]]
+    logged = client.post("/events", headers=auth, json={"events": [
+        {"user_id": "container-visitor", "item_id": item, "type": "click"} for item in popular[:6]]})
+    assert logged.status_code == 200 and logged.json() == {"accepted": 6, "rejected": []}, logged.text
+    served = client.get("/recommend/container-visitor").json()
+    assert served["strategy"] == "history" and not set(popular[:6]) & {item["item_id"] for item in served["items"]}
+
+
 def test_compose_trains_serves_and_rolls_to_a_new_version(deployment, smoke_report, capsys):
     started = time.monotonic()
     # `run` starts the trainer first (depends_on: service_completed_successfully) and publishes no ports,
@@ -230,6 +261,7 @@ def test_compose_trains_serves_and_rolls_to_a_new_version(deployment, smoke_repo
         _wait_until_ready(deployment, api, client, timeout=300)
         smoke_report["ready_seconds"] = round(time.monotonic() - started, 1)
         _check_answers(client)
+        _check_events(client)
         _wait_until_healthy(deployment, api, timeout=90)
         first = client.get("/models").json()["version"]
 
@@ -241,6 +273,8 @@ def test_compose_trains_serves_and_rolls_to_a_new_version(deployment, smoke_repo
         assert reloaded.status_code == 200, reloaded.text
         second = reloaded.json()["model_version"]
         assert second != first and client.get("/models").json()["version"] == second
+        assert client.get("/models").json()["events"]["cutoff_id"] >= 6  # the trainer learned the logged events
+        assert client.get("/recommend/container-visitor").json()["strategy"] == "personalized"
         _check_answers(client)
         smoke_report["roll_seconds"] = round(time.monotonic() - rolled, 1)
 
