@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from events.store import EventStore, EventStoreError, StoredEvent
+from events.store import EventStore, EventStoreError, Interaction
 
 log = logging.getLogger("recsys.events")
 _TRENDING_SCAN = 100_000  # the trending window counts at most this many latest events (a bounded scan)
@@ -23,7 +23,7 @@ _WARN_EVERY_S = 60.0
 
 @dataclass(frozen=True)
 class Feedback:
-    events: dict[str, list[StoredEvent]] = field(default_factory=dict)  # user -> events after the cut-off
+    events: dict[str, list[Interaction]] = field(default_factory=dict)  # user -> their items after the cut-off
     from_scratch: frozenset[str] = frozenset()  # users whose trained state learned from deleted events
 
 
@@ -44,7 +44,7 @@ class EventReader:
 
     def feedback(self, users: Sequence[str]) -> Feedback:
         try:
-            events = self.store.for_users(users, after_id=self.cutoff)
+            events = self.store.interactions(users, after_id=self.cutoff)
             forgotten = self.store.forgotten(users)
         except EventStoreError as error:
             self._failed("serving from the trained state", error)

@@ -2,11 +2,12 @@
 events applied (``events.store``), so that the very next request reflects what they just did.
 
 A user known at training time keeps their features and trained history, and their later events are
-appended to it (the latest ``history_length`` items are kept, as the trainer keeps them); a user the
+appended to it, one per item at the place of its latest event (``events.store.Interaction``, as the
+trainer keeps one row per pair), of which the latest ``history_length`` items are kept; a user the
 version does not know, or whose trained state learned from events they asked to delete, starts from
 no features and only their events. Every event's item joins the user's seen items, so it is not
-recommended again. The ranking model reads ratings beside the history: a rating event brings its
-value, any other event the rule of ``models.history.fill_unrated`` (which the trainer applies too).
+recommended again. The ranking model reads ratings beside the history: a rated item brings its
+latest rating, any other the rule of ``models.history.fill_unrated`` (which the trainer applies too).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.artifacts import Catalog
-from events.store import StoredEvent
+from events.store import Interaction
 from models.artifact_format import PAD_ID
 from models.history import fill_unrated
 from models.selection import SeenItems
@@ -29,7 +30,7 @@ class ChangedUsers:
     seen: SeenItems  # row per user: trained seen items (if kept) and every event's item
 
 
-def changed_users(catalog: Catalog, users: Sequence[str], events: dict[str, list[StoredEvent]],
+def changed_users(catalog: Catalog, users: Sequence[str], events: dict[str, list[Interaction]],
                   from_scratch: set[str], history_length: int) -> ChangedUsers:
     """Rows for ``users`` in order; a user in ``from_scratch`` (or unknown) ignores their trained state."""
     features = catalog.user_features
@@ -45,11 +46,11 @@ def changed_users(catalog: Catalog, users: Sequence[str], events: dict[str, list
             length = int((trained != PAD_ID).sum())
             items, ratings = list(trained[:length]), list(features["recent_ratings"][row][:length])
             seen.update(catalog.seen.of(row).tolist())
-        for event in events.get(user, []):
-            if event.item_id in catalog.item_rows:  # a later version may not know every logged item
-                items.append(event.item_id)
-                ratings.append(event.value if event.type == "rating" and event.value is not None else np.nan)
-                seen.add(catalog.item_rows[event.item_id])
+        for interaction in events.get(user, []):
+            if interaction.item_id in catalog.item_rows:  # a later version may not know every logged item
+                items.append(interaction.item_id)
+                ratings.append(np.nan if interaction.rating is None else interaction.rating)
+                seen.add(catalog.item_rows[interaction.item_id])
         recent_items.append(items[-history_length:])
         recent_ratings.append(fill_unrated(ratings[-history_length:], catalog.rating_range))
         seen_lists.append(np.array(sorted(seen), dtype=np.int64))

@@ -12,8 +12,9 @@ that a server knows which versions learned from what was deleted.
 
 The server writes (``append`` returns once the transaction is committed: with SQLite's
 ``synchronous=FULL`` that survives a power cut, with ``normal`` a killed process); the model
-process reads a batch's users at a time (``for_users``); the trainer reads everything up to a cut-off
-(``read``). Each thread gets its own connection. This package imports neither ``app`` nor
+process reads a batch's users at a time, one row per (user, item) pair (``interactions``), so a user
+with thousands of events costs no more than their distinct items; the trainer reads everything up to
+a cut-off (``read``). Each thread gets its own connection. This package imports neither ``app`` nor
 ``training``.
 """
 
@@ -46,6 +47,16 @@ class StoredEvent(Event):
 
 
 @dataclass(frozen=True)
+class Interaction:
+    """What serving applies of a user's events on one item after a cut-off: the latest of them (by id) and
+    the latest rating among them, as the trainer keeps one row per (user, item) pair."""
+
+    item_id: str
+    last_id: int
+    rating: float | None  # the value of the latest rating event, None if the user did not rate it
+
+
+@dataclass(frozen=True)
 class Forgotten:
     """A user whose events were deleted: ids ``first_id``..``last_id`` are gone; versions whose cut-off
     lies in that range (and before ``deleted_after``, the log's last id when they were deleted) learned
@@ -70,13 +81,14 @@ class _Dialect:
     name: str
     id_column: str
     placeholder: str
+    greatest: str  # the larger of two values
 
     def sql(self, query: str) -> str:
         return query.replace("?", self.placeholder)
 
 
-_SQLITE = _Dialect("sqlite", "id INTEGER PRIMARY KEY AUTOINCREMENT", "?")
-_POSTGRESQL = _Dialect("postgresql", "id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "%s")
+_SQLITE = _Dialect("sqlite", "id INTEGER PRIMARY KEY AUTOINCREMENT", "?", "max")
+_POSTGRESQL = _Dialect("postgresql", "id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "%s", "greatest")
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS events (
@@ -88,6 +100,15 @@ _SCHEMA = (
         timestamp DOUBLE PRECISION NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, id)",
+    # One row per (user, item): the latest event's id and the latest rating, kept with every append, so
+    # that serving reads a user's distinct items without grouping their events.
+    """CREATE TABLE IF NOT EXISTS user_items (
+        user_id TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        last_id BIGINT NOT NULL,
+        rating DOUBLE PRECISION,
+        PRIMARY KEY (user_id, item_id)
+    )""",
     """CREATE TABLE IF NOT EXISTS forgotten (
         user_id TEXT PRIMARY KEY,
         first_id BIGINT NOT NULL,
@@ -96,6 +117,15 @@ _SCHEMA = (
     )""",
 )
 _COLUMNS = "user_id, item_id, type, value, timestamp"
+# The events appended between ids ? (excluded) and ? folded into user_items. Another writer's events
+# that commit meanwhile may be folded twice, which changes nothing (the larger id, the newer rating).
+_FOLD = """INSERT INTO user_items (user_id, item_id, last_id, rating)
+SELECT user_id, item_id, last_id, (SELECT value FROM events AS rated WHERE rated.id = rating_id) FROM (
+    SELECT user_id, item_id, max(id) AS last_id, max(CASE WHEN type = 'rating' THEN id END) AS rating_id
+    FROM events WHERE id > ? AND id <= ? GROUP BY user_id, item_id) AS latest
+WHERE true
+ON CONFLICT (user_id, item_id) DO UPDATE SET last_id = {greatest}(user_items.last_id, excluded.last_id),
+    rating = coalesce(excluded.rating, user_items.rating)"""
 
 
 def describe(url: str) -> str:
@@ -141,7 +171,8 @@ class EventStore:
                 return connection
             import psycopg  # only where PostgreSQL is used
 
-            return psycopg.connect(self.url, autocommit=True, connect_timeout=int(self.busy_timeout_s))
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=int(self.busy_timeout_s),
+                                   prepare_threshold=None)
         except Exception as error:  # sqlite3.Error, psycopg.Error, OSError: all say the same to a caller
             raise EventStoreError(f"cannot open the event store {describe(self.url)}: "
                                   f"{type(error).__name__}: {describe(str(error))}") from error
@@ -221,7 +252,13 @@ class EventStore:
             return
         rows = [(event.user_id, event.item_id, event.type, event.value, event.timestamp) for event in events]
         with self._transaction() as cursor:
+            cursor.execute("SELECT coalesce(max(id), 0) FROM events")
+            before = cursor.fetchone()[0]
             cursor.executemany(self.dialect.sql(f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)"), rows)
+            cursor.execute("SELECT max(id) FROM events")
+            after = cursor.fetchone()[0]
+            # Bounded on both sides, so that the planner reads the new ids through the primary key.
+            cursor.execute(self.dialect.sql(_FOLD.format(greatest=self.dialect.greatest)), (before, after))
 
     def forget(self, user_id: str) -> int:
         """Delete every event of ``user_id`` and record a tombstone; the number deleted."""
@@ -234,6 +271,7 @@ class EventStore:
             cursor.execute("SELECT coalesce(max(id), 0) FROM events")
             deleted_after = cursor.fetchone()[0]
             cursor.execute(sql("DELETE FROM events WHERE user_id = ?"), (user_id,))
+            cursor.execute(sql("DELETE FROM user_items WHERE user_id = ?"), (user_id,))
             cursor.execute(sql("DELETE FROM forgotten WHERE user_id = ?"), (user_id,))
             cursor.execute(sql("INSERT INTO forgotten (user_id, first_id, last_id, deleted_after) VALUES (?, ?, ?, ?)"),
                            (user_id, first_id, last_id, deleted_after))
@@ -245,27 +283,26 @@ class EventStore:
         """The id of the newest event (0 for an empty log)."""
         return int(self._query("SELECT coalesce(max(id), 0) FROM events")[0][0])
 
-    def for_users(self, user_ids: Sequence[str], after_id: int = 0) -> dict[str, list[StoredEvent]]:
-        """The events of ``user_ids`` newer than ``after_id``, oldest first, per user (users without any
-        are absent)."""
-        found: dict[str, list[StoredEvent]] = {}
-        distinct = list(dict.fromkeys(user_ids))
-        for start in range(0, len(distinct), 500):  # SQLite's limit on parameters is far above this
-            chunk = distinct[start:start + 500]
+    def interactions(self, user_ids: Sequence[str], after_id: int = 0) -> dict[str, list[Interaction]]:
+        """Per user of ``user_ids`` with events newer than ``after_id``: one ``Interaction`` per item whose
+        latest event is newer, in the order of those events."""
+        found: dict[str, list[Interaction]] = {}
+        for chunk in _chunks(user_ids):
             marks = ", ".join("?" * len(chunk))
-            for row in self._query(f"SELECT {_COLUMNS}, id FROM events WHERE id > ? AND user_id IN ({marks}) "
-                                   "ORDER BY id", (after_id, *chunk)):
-                found.setdefault(row[0], []).append(StoredEvent(*row))
+            rows = self._query(f"SELECT user_id, item_id, last_id, rating FROM user_items WHERE user_id IN ({marks}) "
+                               "AND last_id > ? ORDER BY last_id", (*chunk, after_id))
+            for user_id, item_id, last_id, rating in rows:
+                found.setdefault(user_id, []).append(Interaction(item_id, int(last_id), rating))
         return found
 
     def forgotten(self, user_ids: Sequence[str]) -> dict[str, Forgotten]:
-        distinct = list(dict.fromkeys(user_ids))[:500]
-        if not distinct:
-            return {}
-        marks = ", ".join("?" * len(distinct))
-        rows = self._query("SELECT user_id, first_id, last_id, deleted_after FROM forgotten "
-                           f"WHERE user_id IN ({marks})", distinct)
-        return {row[0]: Forgotten(*row) for row in rows}
+        found = {}
+        for chunk in _chunks(user_ids):
+            marks = ", ".join("?" * len(chunk))
+            rows = self._query("SELECT user_id, first_id, last_id, deleted_after FROM forgotten "
+                               f"WHERE user_id IN ({marks})", chunk)
+            found.update({row[0]: Forgotten(*row) for row in rows})
+        return found
 
     def read(self, up_to_id: int, batch: int = 100_000) -> Iterator[list[StoredEvent]]:
         """Every event with an id up to ``up_to_id``, oldest first, in lists of at most ``batch``."""
@@ -285,3 +322,10 @@ class EventStore:
         rows = self._query("SELECT item_id, count(*) AS n FROM events WHERE id > ? AND timestamp >= ? "
                            "GROUP BY item_id ORDER BY n DESC, item_id LIMIT ?", (after_id, timestamp, limit))
         return [(row[0], int(row[1])) for row in rows]
+
+
+def _chunks(user_ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    """The distinct ids, in slices that keep every query's parameter count small."""
+    distinct = list(dict.fromkeys(user_ids))
+    for start in range(0, len(distinct), size):
+        yield distinct[start:start + size]

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from events.store import Event, EventStore, EventStoreError, Forgotten, describe
+from events.store import Event, EventStore, EventStoreError, Forgotten, Interaction, describe
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -25,24 +25,37 @@ def _events(user: str, items: list[str], start: float = 1000.0) -> list[Event]:
                   start + position) for position, item in enumerate(items)]
 
 
-def test_appended_events_are_read_back_by_user_after_a_cutoff(store_url):
+def _all(store):
+    return [event for batch in store.read(up_to_id=store.last_id()) for event in batch]
+
+
+def test_appended_events_are_read_back_in_order_and_per_user_item_after_a_cutoff(store_url):
     store = EventStore(store_url)
-    assert store.last_id() == 0 and store.for_users(["u1"]) == {}
+    assert store.last_id() == 0 and store.interactions(["u1"]) == {}
     store.append(_events("u1", ["i1", "i2"]))
     cutoff = store.last_id()
     store.append(_events("u2", ["i3"]) + _events("u1", ["i4", "i5"], start=2000.0))
 
     assert store.last_id() == cutoff + 3
-    everything = store.for_users(["u1", "u2", "u3"])
-    assert [event.item_id for event in everything["u1"]] == ["i1", "i2", "i4", "i5"]
-    assert set(everything) == {"u1", "u2"}
-    assert everything["u1"][1].type == "rating" and everything["u1"][1].value == 4.0
-    assert everything["u1"][0].value is None and everything["u1"][2].timestamp == 2000.0
-    later = store.for_users(["u1", "u2"], after_id=cutoff)
-    assert [event.item_id for event in later["u1"]] == ["i4", "i5"] and len(later["u2"]) == 1
+    stored = _all(store)
+    assert [(event.user_id, event.item_id, event.type, event.value) for event in stored] == [
+        ("u1", "i1", "view", None), ("u1", "i2", "rating", 4.0), ("u2", "i3", "view", None),
+        ("u1", "i4", "view", None), ("u1", "i5", "rating", 4.0)]
+    assert [event.id for event in stored] == [1, 2, 3, 4, 5] and stored[3].timestamp == 2000.0
     assert [event.item_id for batch in store.read(up_to_id=cutoff + 1, batch=2) for event in batch] == \
         ["i1", "i2", "i3"]
+    later = store.interactions(["u1", "u2", "u3"], after_id=cutoff)
+    assert later == {"u1": [Interaction("i4", 4, None), Interaction("i5", 5, 4.0)], "u2": [Interaction("i3", 3, None)]}
     assert store.counts_since(1500.0) == [("i4", 1), ("i5", 1)]
+
+
+def test_interactions_keep_each_item_once_at_its_latest_event_with_its_latest_rating(store_url):
+    store = EventStore(store_url)
+    store.append([Event("u1", "i1", "rating", 2.0, 1.0), Event("u1", "i2", "view", None, 2.0),
+                  Event("u1", "i1", "rating", 5.0, 3.0), Event("u1", "i1", "view", None, 4.0),
+                  Event("u1", "i3", "purchase", None, 5.0), Event("u1", "i2", "click", None, 6.0)])
+    assert store.interactions(["u1"])["u1"] == [Interaction("i1", 4, 5.0), Interaction("i3", 5, None),
+                                                Interaction("i2", 6, None)]
 
 
 def test_forgetting_a_user_deletes_their_events_and_leaves_a_tombstone(store_url):
@@ -50,13 +63,13 @@ def test_forgetting_a_user_deletes_their_events_and_leaves_a_tombstone(store_url
     store.append(_events("u1", ["i1", "i2"]) + _events("u2", ["i3"]))
     store.append(_events("u1", ["i4"]))
     assert store.forget("u1") == 3 and store.forget("nobody") == 0
-    assert store.for_users(["u1", "u2"]).keys() == {"u2"}
+    assert store.interactions(["u1", "u2"]).keys() == {"u2"}
     tombstone = store.forgotten(["u1", "u2"])
     assert tombstone == {"u1": Forgotten("u1", first_id=1, last_id=4, deleted_after=4)}
     # A version trained on the log up to id 0 or after the deletion never saw them; one cut at 2 did.
     assert [tombstone["u1"].taints(cutoff) for cutoff in (0, 1, 2, 3, 4)] == [False, True, True, True, False]
     store.append(_events("u1", ["i5"]))  # the user comes back: new ids, never reused
-    assert [event.id for event in store.for_users(["u1"])["u1"]] == [5]
+    assert store.interactions(["u1"])["u1"] == [Interaction("i5", 5, None)]
 
 
 def test_bad_urls_are_refused_with_a_reason(tmp_path):
@@ -85,4 +98,4 @@ def test_a_committed_append_survives_kill_9(store_url, tmp_path):
     assert writer.stdout.readline().strip() == "committed"
     os.kill(writer.pid, signal.SIGKILL)
     writer.wait(timeout=10)
-    assert len(EventStore(store_url).for_users(["u9"])["u9"]) == 1000
+    assert len(_all(EventStore(store_url))) == 1000

@@ -69,9 +69,10 @@ def test_each_refused_event_is_named_with_its_reason_and_the_others_are_stored(c
         {"index": 1, "reason": "unknown item 'nope'"},
         {"index": 2, "reason": "unknown type 'like'; one of view, click, rating, purchase"},
         {"index": 3, "reason": "value 7 is outside the rating scale 1..5"}]
-    stored = client.store.for_users(["u1", "new"])
-    assert [(event.item_id, event.type) for event in stored["u1"]] == [("i3", "view")]
-    assert stored["new"][0].value == 4.5 and stored["new"][0].timestamp == 1796115600.0  # 09:00 UTC
+    stored = [event for batch in client.store.read(up_to_id=10) for event in batch]
+    assert [(event.user_id, event.item_id, event.type, event.value) for event in stored] == [
+        ("u1", "i3", "view", None), ("new", "i4", "rating", 4.5)]
+    assert stored[1].timestamp == 1796115600.0  # 09:00 UTC
 
 
 @pytest.mark.parametrize("body", [
