@@ -35,7 +35,8 @@ train: install
 	$(BIN)/recsys-train --artifacts $(ARTIFACTS) $(TRAIN_ARGS)
 
 # POST /events needs a token: a local development one is made once, kept in $(EVENTS_TOKEN_FILE) (not
-# committed) and printed, unless RECSYS_EVENTS_TOKEN or RECSYS_EVENTS_TOKEN_FILE is set.
+# committed) and printed, unless RECSYS_EVENTS_TOKEN or RECSYS_EVENTS_TOKEN_FILE is set. The demo page
+# (and its route to every user's history) is on here, for development; the server's default is off.
 serve: install
 	@if [ -z "$$RECSYS_EVENTS_TOKEN$$RECSYS_EVENTS_TOKEN_FILE" ]; then \
 		test -s $(EVENTS_TOKEN_FILE) || $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(24))" \
@@ -43,9 +44,10 @@ serve: install
 		echo "events token for POST /events (development): $$(cat $(EVENTS_TOKEN_FILE))"; \
 		echo "  export RECSYS_EVENTS_TOKEN=$$(cat $(EVENTS_TOKEN_FILE))"; \
 	fi
+	@echo "the demo page: http://$(HOST):$(PORT)/ (RECSYS_DEMO_PAGE=false turns it off)"
 	@if [ -z "$$RECSYS_EVENTS_TOKEN$$RECSYS_EVENTS_TOKEN_FILE" ]; then \
 		export RECSYS_EVENTS_TOKEN_FILE=$(EVENTS_TOKEN_FILE); fi; \
-	$(BIN)/recsys-serve --artifacts $(ARTIFACTS) --host $(HOST) --port $(PORT)
+	RECSYS_DEMO_PAGE=$${RECSYS_DEMO_PAGE:-true} $(BIN)/recsys-serve --artifacts $(ARTIFACTS) --host $(HOST) --port $(PORT)
 
 run: train serve
 

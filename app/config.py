@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     events_max_batch: int = Field(1000, ge=1, le=100_000, description="most events in one POST /events")
     events_sync: Literal["full", "normal"] = Field("full", description="SQLite: full survives a power cut, normal "
                                                    "a killed process (and writes faster)")
+    demo_page: bool = Field(False, description="serve the page at / and its read-only routes (item search, a "
+                             "user's history, the version's plots); anyone who reaches the server can then read "
+                             "every user's history, so it is off unless asked for (make serve turns it on)")
     trending_window_s: float = Field(0.0, ge=0, description="popular items for users without history follow the "
                                      "events of this many recent seconds (then training popularity); 0 = off")
 

@@ -26,6 +26,7 @@ from app.event_routes import router as event_router
 from app.limits import BodyLimitMiddleware
 from app.metrics import MetricsMiddleware, ServiceMetrics
 from app.model_process import ModelProcess
+from app.page_routes import install as install_page
 from app.routes import router
 from app.service import Batchers, ModelService, RecommenderFactory, latest_or_none, tensorflow_recommender
 from models.artifact_format import ArtifactError
@@ -82,6 +83,8 @@ def create_app(settings: Settings | None = None, build: RecommenderFactory | Non
     app.include_router(admin_router)
     app.include_router(models_router)
     app.include_router(event_router)
+    if settings.demo_page:
+        install_page(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts 413s too
     return app

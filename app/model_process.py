@@ -41,7 +41,7 @@ from models import artifact_format as fmt
 from models.artifact_format import ArtifactError
 
 log = logging.getLogger("recsys.model_process")
-BATCH_METHODS = ("recommend_batch", "next_items_batch", "predict_batch")
+BATCH_METHODS = ("recommend_batch", "next_items_batch", "predict_batch", "history_batch", "items_batch")
 _TICK_S = 0.1  # how often the supervisor looks
 _UNLOAD_GRACE_S = 1.0  # a retired version stays this long at least (a request may have just picked it)
 _MAX_RETRY_PAUSE_S = 60.0
@@ -356,6 +356,10 @@ class RemoteRecommender(Recommender):
             self._item_ids = frozenset(fmt.read_vocab(self._path / fmt.ITEM_VOCAB))
         return self._item_ids
 
+    def example_users(self, limit: int) -> list[str]:
+        with (self._path / fmt.USER_VOCAB).open(encoding="utf-8") as vocab:
+            return [line.rstrip("\n") for _, line in zip(range(limit), vocab, strict=False)]
+
     def retire(self) -> None:
         self._process.retire(self)
 
@@ -367,3 +371,9 @@ class RemoteRecommender(Recommender):
 
     def predict_batch(self, requests: Sequence, times: StageTimes) -> list:
         return self._process.run("predict_batch", self.path, requests, times)
+
+    def history_batch(self, requests: Sequence, times: StageTimes) -> list:
+        return self._process.run("history_batch", self.path, requests, times)
+
+    def items_batch(self, requests: Sequence, times: StageTimes) -> list:
+        return self._process.run("items_batch", self.path, requests, times)

@@ -99,6 +99,9 @@ class Recommender:
         """The version's item ids (events naming others are refused)."""
         return self.catalog.item_rows
 
+    def example_users(self, limit: int) -> list[str]:
+        return list(self.catalog.user_rows)[:limit]
+
     def retire(self) -> None:
         """Another version became current; this one goes once no request uses it (``in_flight``)."""
 
@@ -201,6 +204,46 @@ class Recommender:
                     results[position] = Recommendation("personalized", self._items(ids[j, :k], scores[j, :k]),
                                                        results[position].unknown_items)
         return results
+
+    def history_batch(self, requests: Sequence[tuple[str, int]], times: StageTimes) -> list[dict]:
+        """(user_id, limit) requests -> the user's latest items, newest first: their events since the
+        version's cut-off, then their training history (as the models read it), with titles and ratings."""
+        catalog = self.catalog
+        feedback = self._feedback([user for user, _ in requests], times)
+        answers = []
+        for user, limit in requests:
+            logged = [{"item_id": interaction.item_id, "title": catalog.titles.get(interaction.item_id) or None,
+                       "rating": interaction.rating, "source": "event"}
+                      for interaction in reversed(feedback.events.get(user, []))]
+            trained = []
+            row = catalog.user_rows.get(user) if user not in feedback.from_scratch else None
+            if row is not None:
+                features = catalog.user_features
+                items, ratings = features["recent_items"][row], features["recent_ratings"][row]
+                trained = [{"item_id": item, "title": catalog.titles.get(item) or None, "rating": float(rating),
+                            "source": "training"}
+                           for item, rating in zip(items[::-1], ratings[::-1], strict=True) if item]
+            answers.append({"user_id": user, "known": row is not None, "items": (logged + trained)[:limit]})
+        return answers
+
+    def items_batch(self, requests: Sequence[tuple[str, int]], times: StageTimes) -> list[list[Item]]:
+        """(query, limit) requests -> catalog items whose title or id contains the query (any case), most
+        popular first; an empty query gives the most popular items."""
+        catalog = self.catalog
+        with times.stage("search"):
+            answers = []
+            for query, limit in requests:
+                needle = query.casefold()
+                found = []
+                for row in catalog.popular_rows.tolist():
+                    item = catalog.item_ids[row]
+                    title = catalog.titles.get(item) or ""
+                    if needle in item.casefold() or needle in title.casefold():
+                        found.append({"item_id": item, "title": title or None})
+                        if len(found) == limit:
+                            break
+                answers.append(found)
+        return answers
 
     def _first_unknown(self, pairs: RatingPairs, feedback: Feedback) -> UnknownIdError | None:
         """The first id of ``pairs`` that cannot be rated: an item the version does not know, or a user it

@@ -21,7 +21,7 @@ ERRORS = {status: {"model": schemas.ErrorResponse} for status in (400, 404, 413,
 router = APIRouter()
 
 
-def _serving(request: Request) -> tuple[Recommender, ServiceMetrics, Batchers]:
+def serving(request: Request) -> tuple[Recommender, ServiceMetrics, Batchers]:
     """What a model route needs, read straight from the app state: resolving FastAPI dependencies (one
     ``Depends`` each) cost more per request than the model call under load."""
     state = request.app.state
@@ -34,10 +34,10 @@ def _serving(request: Request) -> tuple[Recommender, ServiceMetrics, Batchers]:
 
 
 async def recommender(request: Request) -> Recommender:
-    return _serving(request)[0]
+    return serving(request)[0]
 
 
-async def _run(batcher: MicroBatcher, model: Recommender, payload: object, deadline_s: float) -> Batched:
+async def run_batched(batcher: MicroBatcher, model: Recommender, payload: object, deadline_s: float) -> Batched:
     """Queue one request for its endpoint's batch thread and wait, at most ``deadline_s``, for its answer."""
     model.in_flight += 1  # the model process keeps this version loaded until it drops to zero
     try:
@@ -74,8 +74,8 @@ async def recommend(
     user_id: Annotated[str, Path(min_length=1, max_length=schemas.MAX_ID_LENGTH)],
     k: Annotated[int, Query(ge=1, le=schemas.MAX_K, description="number of items")] = 10,
 ) -> Response:
-    model, metrics, queues = _serving(request)
-    batched = await _run(queues.recommend, model, (user_id, k), queues.deadline_s)
+    model, metrics, queues = serving(request)
+    batched = await run_batched(queues.recommend, model, (user_id, k), queues.deadline_s)
     result: Recommendation = batched.result
     metrics.count_strategy("recommend", result.strategy)
     return _respond(metrics, "recommend", batched, {"user_id": user_id, "model_version": model.version,
@@ -85,8 +85,8 @@ async def recommend(
 @router.post("/session/next", response_model=schemas.SessionResponse, responses=ERRORS,
              summary="Next items for an anonymous session")
 async def session_next(request: Request, body: schemas.SessionRequest) -> Response:
-    model, metrics, queues = _serving(request)
-    batched = await _run(queues.session, model, (body.items, body.k), queues.deadline_s)
+    model, metrics, queues = serving(request)
+    batched = await run_batched(queues.session, model, (body.items, body.k), queues.deadline_s)
     result: Recommendation = batched.result
     metrics.count_strategy("session", result.strategy)
     return _respond(metrics, "session", batched, {"model_version": model.version, "strategy": result.strategy,
@@ -96,8 +96,8 @@ async def session_next(request: Request, body: schemas.SessionRequest) -> Respon
 @router.post("/predict-rating", response_model=schemas.RatingResponse, response_model_exclude_none=True,
              responses=ERRORS, summary="Predicted rating of one (user, item) pair or of up to 1000 pairs")
 async def predict_rating(request: Request, body: schemas.RatingRequest) -> Response:
-    model, metrics, queues = _serving(request)
-    batched = await _run(queues.predict, model, body.as_pairs(), queues.deadline_s)
+    model, metrics, queues = serving(request)
+    batched = await run_batched(queues.predict, model, body.as_pairs(), queues.deadline_s)
     ratings: list[float] = batched.result
     answer = {"ratings": ratings} if isinstance(body, schemas.RatingBatch) else {"rating": ratings[0]}
     return _respond(metrics, "predict", batched, {"model_version": model.version, **answer})

@@ -143,6 +143,36 @@ class EventsDeleted(BaseModel):
     deleted: int = Field(description="events removed from the log")
 
 
+class CatalogItem(BaseModel):
+    item_id: str
+    title: str | None = Field(None, description="from the catalog; null when the data has no titles")
+
+
+class ItemSearch(BaseModel):
+    model_version: str
+    items: list[CatalogItem] = Field(description="items whose title or id contains the query, most popular first")
+
+
+class HistoryItem(CatalogItem):
+    rating: float | None = Field(None, description="the rating the user gave (training) or their latest rating "
+                                                   "event; for other interactions, the value the ranking model "
+                                                   "reads beside them (the user's mean rating)")
+    source: Literal["event", "training"] = Field(description="event: logged after the version's cut-off; "
+                                                             "training: in the version's training data")
+
+
+class ExampleUsers(BaseModel):
+    model_version: str
+    users: list[str] = Field(description="users the version was trained on, in vocabulary order")
+
+
+class UserHistory(BaseModel):
+    user_id: str
+    model_version: str
+    known: bool = Field(description="the version was trained on this user (as the history shows it)")
+    items: list[HistoryItem] = Field(description="newest first: events since the cut-off, then training history")
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str

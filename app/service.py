@@ -199,9 +199,12 @@ class Batchers:
         self.recommend = MicroBatcher(_by_version("recommend_batch"), "batch-recommend", **options)
         self.session = MicroBatcher(_by_version("next_items_batch"), "batch-session", **options)
         self.predict = MicroBatcher(_by_version("predict_batch"), "batch-predict", **options)
+        # The demo page's read-only lookups (app.page_routes).
+        self.history = MicroBatcher(_by_version("history_batch"), "batch-history", **options)
+        self.items = MicroBatcher(_by_version("items_batch"), "batch-items", **options)
 
     def close(self) -> None:
-        for batcher in (self.recommend, self.session, self.predict):
+        for batcher in (self.recommend, self.session, self.predict, self.history, self.items):
             batcher.close()
 
 

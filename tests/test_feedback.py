@@ -1,10 +1,11 @@
 """Online feedback through the real server and its model process, on a version trained for real: the
-very next request after POST /events reflects the events (seen items, history inputs, new users),
-DELETE undoes them, a 200 survives kill -9 of the server, and two servers sharing one PostgreSQL
-database see each other's events."""
+very next request after POST /events reflects the events (seen items, history inputs, new users, the
+trending popular items), DELETE undoes them, a 200 survives kill -9 of the server, and two servers
+sharing one PostgreSQL database see each other's events."""
 
 import os
 import signal
+import time
 
 import httpx
 import pytest
@@ -102,3 +103,16 @@ def test_two_servers_sharing_postgresql_see_each_others_events(trained_version, 
                               json=_events(("pg-visitor", before[0], "click", None)))
         assert new_user.json()["accepted"] == 1
         assert httpx.get(f"{first.url}/recommend/pg-visitor", timeout=30).json()["strategy"] == "history"
+
+
+def test_the_popular_fallback_follows_the_trending_window(trained_version, tmp_path):
+    with running_server(trained_version.parent, events_token=TOKEN, events_url=f"sqlite:///{tmp_path}/events.db",
+                        trending_window_s="3600") as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        popular = _ids(client.get("/recommend/stranger", params={"k": 10}).json())
+        rising = popular[-1]
+        client.post("/events", headers=AUTH, json=_events(*((f"fan-{n}", rising, "view", None) for n in range(3))))
+        time.sleep(5.5)  # the trending list is recounted at most every 5 s
+        served = client.get("/recommend/stranger", params={"k": 10}).json()
+        assert served["strategy"] == "popular"
+        assert served["items"][0]["item_id"] == rising and served["items"][0]["score"] == 3.0
+        assert _ids(served)[1:] == [item for item in popular if item != rising][:9]
