@@ -43,11 +43,11 @@ RUN python -m ensurepip \
 # ---- runtime: the base image, the dependencies, the project; no compilers, caches or build files ----
 FROM python:3.11-slim
 
-# A fixed uid, so a bind-mounted artifact directory can be handed to it (chown 10001). /artifacts belongs to
-# it, so a fresh named volume mounted there inherits that ownership and the trainer can write.
+# A fixed uid, so a bind-mounted artifact directory can be handed to it (chown 10001). /artifacts (and /events,
+# for a SQLite event log) belong to it, so a fresh named volume mounted there inherits that ownership.
 RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin recsys \
- && mkdir /artifacts \
- && chown recsys:recsys /artifacts
+ && mkdir /artifacts /events \
+ && chown recsys:recsys /artifacts /events
 COPY --from=dependencies /opt/venv /opt/venv
 
 # TF_USE_LEGACY_KERAS: TensorFlow Recommenders needs Keras 2. RECSYS_* set the flags' defaults (recsys-serve
