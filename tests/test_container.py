@@ -281,3 +281,37 @@ def test_compose_trains_serves_and_rolls_to_a_new_version(deployment, smoke_repo
     smoke_report["smoke_seconds"] = round(time.monotonic() - started, 1)
     _tell(capsys, f"trained and ready in {smoke_report['ready_seconds']} s, rolled {first} -> {second} "
                   f"in {smoke_report['roll_seconds']} s")
+
+
+def test_the_replicas_profile_is_valid_and_its_load_balancer_runs(docker_engine, smoke_report, capsys):
+    """The `replicas` profile parses (both compose versions read the file) and names the replica and the
+    balancer; the balancer's image (deploy/nginx: Debian's nginx on the local base) builds and, started
+    in front of a replica that is down, renders its configuration and answers 502."""
+    compose = [*_compose_command(), "-f", "docker-compose.yml", "--profile", "replicas"]
+    environment = {name: value for name, value in os.environ.items() if not name.startswith(("RECSYS_", "COMPOSE_"))}
+    _run([*compose, "config", "--quiet"], 60, environment)
+    assert {"api-replica", "lb"} <= set(_run([*compose, "config", "--services"], 60, environment).split())
+
+    tag, port = f"recsys-lb:smoke-{uuid.uuid4().hex[:8]}", free_port()
+    started = time.monotonic()
+    _run(["docker", "build", "--network", "host", "--tag", tag, str(REPO / "deploy" / "nginx")], timeout=900)
+    smoke_report["load_balancer_build_seconds"] = round(time.monotonic() - started, 1)
+    container = _run(["docker", "run", "--detach", "--network", "host", "-e",
+                      f"RECSYS_UPSTREAMS=127.0.0.1:{free_port()}", "-e", f"RECSYS_LB_PORT={port}", tag], 60).strip()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True)
+                    pytest.fail(f"the load balancer did not answer: {logs.stdout}{logs.stderr}")
+                time.sleep(0.5)
+        assert status == 502
+    finally:
+        _run(["docker", "rm", "--force", container], 60)
+        _run(["docker", "rmi", "--no-prune", tag], 120)
+    _tell(capsys, f"load balancer image built in {smoke_report['load_balancer_build_seconds']} s; answers 502 with "
+                  "its replica down")
