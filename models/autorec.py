@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_recommenders as tfrs
 
 import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from models import rating_head
 from models.config import config_dataclass
+from models.replica_model import ReplicaModel
 
 MAX_CELLS = 50_000_000  # items x users; 200 MB of float32
 
@@ -44,7 +44,7 @@ def ratings_matrix(user_index: np.ndarray, item_index: np.ndarray, ratings: np.n
     return matrix
 
 
-class ItemAutoRec(tfrs.Model):
+class ItemAutoRec(ReplicaModel):
     """Features: ``user`` (B,) and ``item`` (B,) or (B, N) indices; training batches carry ``item`` only."""
 
     def __init__(self, matrix: np.ndarray, config: AutoRecConfig) -> None:
@@ -100,4 +100,6 @@ class ItemAutoRec(tfrs.Model):
         mask = tf.cast(observed > 0, tf.float32)
         reconstruction = self.decoder(self.encoder(observed))
         squared = tf.reduce_sum(mask * tf.square(reconstruction - observed))
-        return squared / tf.maximum(tf.reduce_sum(mask), 1.0)  # tfrs.Model adds the L2 penalties
+        # The mean over observed ratings, this replica's share of it (ReplicaModel adds the L2 penalties).
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return squared / tf.maximum(tf.reduce_sum(mask), 1.0) / replicas

@@ -19,6 +19,7 @@ import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from models import rating_head
 from models.config import config_dataclass
 from models.features import Features, ItemEncoder, RankingEncoderConfig, UserEncoder, dense_stack
+from models.replica_model import ReplicaModel
 from models.vocabulary import ItemFeatureTables
 
 
@@ -45,7 +46,7 @@ class MFConfig:
     patience: int = 3
 
 
-class RatingModel(tfrs.Model):
+class RatingModel(ReplicaModel):
     """Shared parts: global mean, biases, MSE task. Every model splits into a user side, an item side and a
     head: rating = head(user_state(features), item_state(items)), so that serving computes each known
     user's and each item's state once at load time and a request only runs the head (``head`` gives its
@@ -60,7 +61,6 @@ class RatingModel(tfrs.Model):
                                                    embeddings_regularizer=regularizer)
         self.item_bias = tf.keras.layers.Embedding(sizes["items"], 1, embeddings_initializer="zeros",
                                                    embeddings_regularizer=regularizer)
-        self.task = tfrs.tasks.Ranking(loss=tf.keras.losses.MeanSquaredError())
 
     @property
     def state_size(self) -> int:
@@ -105,7 +105,7 @@ class RatingModel(tfrs.Model):
         # serving never see their target there, so training must not either.
         items = features["item"]
         predictions = self.score_items(self.user_state(features, exclude_item=items), items, training)
-        return self.task(labels=features["rating"], predictions=predictions, compute_metrics=not training)
+        return tf.nn.compute_average_loss(tf.square(features["rating"] - predictions))  # MSE (ReplicaModel)
 
 
 def _broadcast_to_items(user_vectors: tf.Tensor, items: tf.Tensor) -> tf.Tensor:

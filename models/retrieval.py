@@ -18,6 +18,7 @@ import tensorflow_recommenders as tfrs
 import models  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from models.config import config_dataclass
 from models.features import Features, ItemEncoder, RetrievalEncoderConfig, UserEncoder, dense_stack
+from models.replica_model import ReplicaModel
 from models.vocabulary import ItemFeatureTables
 
 
@@ -40,7 +41,7 @@ class L2Normalize(tf.keras.layers.Layer):
         return tf.math.l2_normalize(vectors, axis=-1)
 
 
-class TwoTowerModel(tfrs.Model):
+class TwoTowerModel(ReplicaModel):
     """Query tower: user id, demographics, recent items. Candidate tower: item id, genres, title tokens.
 
     Training features: the user index features (``models.features.USER_INDEX_KEYS``), ``item`` (B,)
@@ -69,4 +70,4 @@ class TwoTowerModel(tfrs.Model):
         candidates = self.candidate_embedding(features["item"])  # (B, d)
         sampling_probability = tf.exp(features["item_log_probability"]) if self.config.logq_correction else None
         return self.task(queries, candidates, candidate_ids=features["item"],
-                         candidate_sampling_probability=sampling_probability, compute_metrics=False)
+                         candidate_sampling_probability=sampling_probability, compute_metrics=False)  # summed

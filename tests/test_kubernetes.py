@@ -14,10 +14,10 @@ from app.main import create_app
 from tests.conftest import REPO
 from training.config import TrainConfig
 
-MANIFESTS = sorted((REPO / "deploy" / "kubernetes").glob("*.yaml"))
+MANIFESTS = sorted((REPO / "deploy" / "kubernetes").rglob("*.yaml"))
 KUBERNETES_VERSION = "1.30"
 # What recsys-train and recsys-retrain read from the environment beside TrainConfig's fields.
-TRAINER_ENVIRONMENT = {"RECSYS_ARTIFACTS", "RECSYS_LOG_LEVEL", "RECSYS_EVENTS_URL"}
+TRAINER_ENVIRONMENT = {"RECSYS_ARTIFACTS", "RECSYS_LOG_LEVEL", "RECSYS_EVENTS_URL", "RECSYS_TRAIN_WORKERS"}
 
 
 def _documents(path: Path) -> list[dict]:

@@ -50,6 +50,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="override any training setting, e.g. gru4rec.loss=bpr-max or synthetic.n_users=200"
                              "  [env RECSYS_SECTION__FIELD, e.g. RECSYS_GRU4REC__LOSS]")
+    parser.add_argument("--workers", type=_positive, default=1, metavar="N",
+                        help="train on N local worker processes (tf.distribute.MultiWorkerMirroredStrategy); on a "
+                             "cluster, give each worker its TF_CONFIG and run the command without --workers")
     parser.add_argument("--log-level", default=os.environ.get("RECSYS_LOG_LEVEL", "INFO"),
                         help="INFO (default) | DEBUG (also TensorFlow's and ScaNN's own messages) | WARNING"
                              "  [env RECSYS_LOG_LEVEL]")
@@ -61,6 +64,25 @@ def _rating_range(text: str) -> tuple[float, float]:
         return parse_range(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a positive whole number, not {text!r}")
+    return int(text)
+
+
+def _without_workers(argv: list[str]) -> list[str]:
+    """The command line a worker runs: the same, without ``--workers``."""
+    kept, skip = [], False
+    for argument in argv:
+        if skip:
+            skip = False
+        elif argument == "--workers":
+            skip = True
+        elif not argument.startswith("--workers="):
+            kept.append(argument)
+    return kept
 
 
 def quiet_libraries(debug: bool) -> None:
@@ -80,6 +102,18 @@ def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_libraries(args.log_level.upper() == "DEBUG")
+    if args.workers > 1:
+        from training.local_cluster import run_local_workers
+
+        worker = _without_workers(sys.argv[1:] if argv is None else argv)
+        return run_local_workers(args.workers, [sys.executable, "-m", "training.cli", *worker])
+    from training.fit import distribute
+
+    try:
+        distribute.start()  # before any other TensorFlow operation
+    except ValueError as error:
+        print(f"recsys-train: error: {error}", file=sys.stderr)
+        return 2
     from models import artifact_format as fmt
     from training.config import ConfigError, load_config
     from training.data.dataset import DataFormatError

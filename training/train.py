@@ -34,21 +34,30 @@ def library_versions() -> dict[str, str]:
     return {name: metadata.version(name) for name in LIBRARIES}
 
 
-def run(config: TrainConfig, artifacts: Path, version: str | None = None, publish_anyway: bool = False) -> Path:
+def run(config: TrainConfig, artifacts: Path, version: str | None = None, publish_anyway: bool = False) -> Path | None:
     """Train everything on ``config``'s data and publish a version under ``artifacts``; return its path.
-    Raises PublishRefused, before anything is written, if a served model loses to its baseline."""
+    Raises PublishRefused, before anything is written, if a served model loses to its baseline. A
+    training worker other than the chief (``training.fit.distribute``) trains along and writes nothing:
+    it returns None."""
+    from training.fit import distribute
+
+    if not distribute.current().is_chief:
+        return _run(config, None, version, publish_anyway)
     with training_lock(artifacts):
         return _run(config, artifacts, version, publish_anyway)
 
 
-def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyway: bool) -> Path:
+def _run(config: TrainConfig, artifacts: Path | None, version: str | None, publish_anyway: bool) -> Path | None:
     # Heavy imports here, not at module level, so `recsys-train --help` and bad arguments answer at once.
     from training.evaluate.report import markdown, plot_metrics, plot_training_curves, summary
     from training.export.artifact import ExportBundle, export_version, new_version_name
+    from training.fit import distribute
     from training.pipeline import rating_stage, session_stage
 
     started = time.perf_counter()
-    version = check_new_version(artifacts, version or new_version_name())  # before hours of training
+    cluster = distribute.current()
+    if artifacts is not None:
+        version = check_new_version(artifacts, version or new_version_name())  # before hours of training
     config = config.model_copy(update={"sessions": resolve_sessions(config.data, config.sessions)})
     stage = Stages(started)
     stage.begin("load and check the data")
@@ -83,7 +92,7 @@ def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyw
               "retrieval": rating.retrieval.metrics, "session": session.result.metrics,
               "training": {curve.model: curve.as_dict() for curve in curves},
               "timings": {**rating.seconds, "session_seconds": session.seconds,
-                          "total_seconds": round(time.perf_counter() - started, 1)}}
+                          "total_seconds": round(time.perf_counter() - started, 1), "workers": cluster.workers}}
     manifest = {
         "data": data_description,
         "config": {**as_json(config), **{key: public_spec(getattr(config, key))
@@ -102,11 +111,17 @@ def _run(config: TrainConfig, artifacts: Path, version: str | None, publish_anyw
         "served": report["served"],
         "metrics": {task: report[task] for task in ("rating", "retrieval", "session")},
         fmt.EVENTS: cutoff.as_manifest() if cutoff else {"cutoff_id": 0},
+        "training": cluster.describe(),
     }
     verdicts = gate.check(report, publish_anyway)  # raises before anything is written
     report["verdicts"] = [{"task": verdict.task, "wins": verdict.wins, "line": verdict.line()} for verdict in verdicts]
     for verdict in verdicts:
         (log.info if verdict.wins else log.warning)("verdict: %s", verdict.line())
+    if artifacts is None:
+        stage.end()
+        log.info("worker %d of %d done in %.0f s: the chief publishes", cluster.index, cluster.workers,
+                 time.perf_counter() - started)
+        return None
     stage.begin("export, smoke test and publish")
     bundle = ExportBundle(context=rating.context, catalog=ratings.items, retrieval=rating.retrieval.model,
                           ranking=rating.rating.model, rating_range=ratings.rating_range, order=rating.order,

@@ -109,7 +109,8 @@ def markdown(report: dict[str, Any]) -> str:
     data = report.get("data", {})
     ratings, sessions = data.get("ratings", {}), data.get("sessions", {})
     lines += ["", f"- data: {ratings.get('name', '')}; sessions: {sessions.get('name', '')}",
-              f"- training time: {report.get('timings', {}).get('total_seconds', 0):.0f} s", ""]
+              f"- training time: {report.get('timings', {}).get('total_seconds', 0):.0f} s"
+              + (f" on {workers} workers" if (workers := report.get("timings", {}).get("workers", 1)) > 1 else ""), ""]
     checks = [*ratings.get("checks", []), *sessions.get("checks", [])]
     if checks:
         lines += ["## Data checks", "", *(f"- {note}" for note in checks), ""]

@@ -16,6 +16,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from training.fit import distribute
+
 log = logging.getLogger(__name__)
 
 
@@ -114,12 +116,21 @@ def keras_epoch(model: tf.keras.Model, dataset: tf.data.Dataset) -> Callable[[],
     return train_epoch
 
 
+def compiled(build: Callable[[], tf.keras.Model],
+             optimizer: Callable[[], tf.keras.optimizers.Optimizer]) -> tf.keras.Model:
+    """A fresh model from ``build``, compiled, on the training strategy where there is one
+    (``training.fit.distribute``)."""
+    with distribute.scope():
+        model = build()
+        model.compile(optimizer=optimizer())
+    return model
+
+
 def refit_keras(build: Callable[[], tf.keras.Model], optimizer: Callable[[], tf.keras.optimizers.Optimizer],
                 dataset: tf.data.Dataset, curve: TrainingCurve, seed: int) -> tf.keras.Model:
     """``refit_epochs`` for a fresh Keras model from ``build``, seeded like the fitted one."""
     tf.keras.utils.set_random_seed(seed)
-    model = build()
-    model.compile(optimizer=optimizer())
+    model = compiled(build, optimizer)
     refit_epochs(curve, keras_epoch(model, dataset))
     return model
 

@@ -27,7 +27,9 @@ from models.ranking import DeepRankingModel, MatrixFactorization, RatingModel
 from training.config import TrainConfig
 from training.data.examples import RatingContext, UserView, interaction_dataset, known
 from training.evaluate.metrics import rating_metrics
-from training.fit.loop import Trained, TrainingCurve, fit_keras, refit_keras
+from training.fit import distribute
+from training.fit.distribute import worker_batches
+from training.fit.loop import Trained, TrainingCurve, compiled, fit_keras, refit_keras
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,7 @@ def _fit_member(name: str, member: Member, context: RatingContext, rating_range:
                 refit: bool) -> tuple[Any, Any, TrainingCurve]:
     """(fitted, served, curve) for one rating model."""
     tf.keras.utils.set_random_seed(seed)
-    fitted = member.build("fit")
-    fitted.compile(optimizer=member.optimizer())
+    fitted = compiled(lambda: member.build("fit"), member.optimizer)
     validation = known(context.rated("validation"))
 
     def validate() -> float:
@@ -103,7 +104,7 @@ class _Members:
 
     def interactions(self, batch_size: int) -> Callable[[Part], tf.data.Dataset]:
         views = {"fit": self.context.fit_view, "train": self.context.train_view}
-        return lambda part: interaction_dataset(views[part], self.context.rated(part), batch_size, self.config.seed)
+        return lambda part: worker_batches(views[part], self.context.rated(part), batch_size, self.config.seed)
 
     def get(self, name: str) -> Member:
         context, config = self.context, self.config
@@ -120,9 +121,11 @@ class _Members:
             return self.neumf()
         if name == "autorec":
             n_items = len(context.vocab.items)
-            items = tf.data.Dataset.from_tensor_slices({"item": np.arange(1, n_items + 1, dtype=np.int32)})
-            by_item = items.shuffle(n_items, seed=config.seed, reshuffle_each_iteration=True).batch(
-                config.autorec.batch_size)
+            cluster, batch_size = distribute.current(), config.autorec.batch_size
+            shard = np.arange(1, n_items + 1, dtype=np.int32)[cluster.shard(n_items)]
+            by_item = distribute.equal_steps(tf.data.Dataset.from_tensor_slices({"item": shard}).shuffle(
+                len(shard), seed=config.seed, reshuffle_each_iteration=True).batch(cluster.local_batch(batch_size)),
+                n_items, batch_size)
             return Member(lambda part: ItemAutoRec(_ratings_matrix(context, part), config.autorec),
                           lambda part: by_item, _adam(config.autorec.learning_rate), config.autorec.epochs,
                           config.autorec.patience)

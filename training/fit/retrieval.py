@@ -16,11 +16,12 @@ import numpy as np
 import tensorflow as tf
 
 from models.retrieval import RetrievalConfig, TwoTowerModel
-from training.data.examples import RatingContext, UserView, interaction_dataset, known_pairs
+from training.data.examples import RatingContext, UserView, known_pairs
 from training.evaluate.baselines import ease_weights, item_item_scorer, item_knn_scorer, popularity_scorer
 from training.evaluate.metrics import UserScorer, evaluate_retrieval
 from training.evaluate.two_stage import item_embeddings
-from training.fit.loop import Trained, TrainingCurve, fit_keras, refit_keras
+from training.fit.distribute import worker_batches
+from training.fit.loop import Trained, TrainingCurve, compiled, fit_keras, refit_keras
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,8 @@ def train_retrieval(context: RatingContext, config: RetrievalConfig, seed: int =
         return TwoTowerModel(context.sizes, context.item_tables, config)
 
     tf.keras.utils.set_random_seed(seed)
-    fitted = build()
-    fitted.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
-    dataset = interaction_dataset(context.fit_view, context.frames["fit"], config.batch_size, seed, context.counts)
+    fitted = compiled(build, lambda: tf.keras.optimizers.Adam(config.learning_rate))
+    dataset = worker_batches(context.fit_view, context.frames["fit"], config.batch_size, seed, context.counts)
     validation_items = context.held_out_items("validation")
     n_items = len(context.vocab.items)
 
@@ -57,8 +57,8 @@ def train_retrieval(context: RatingContext, config: RetrievalConfig, seed: int =
     curve.seconds = time.perf_counter() - started
     model = fitted
     if refit:
-        everything = interaction_dataset(context.train_view, context.frames["train"], config.batch_size, seed,
-                                         context.counts)
+        everything = worker_batches(context.train_view, context.frames["train"], config.batch_size, seed,
+                                    context.counts)
         model = refit_keras(build, lambda: tf.keras.optimizers.Adam(config.learning_rate), everything, curve, seed)
 
     test_items, seen = context.held_out_items("test"), context.train_view.seen

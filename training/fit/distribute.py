@@ -1,0 +1,146 @@
+"""Training on several workers with ``tf.distribute.MultiWorkerMirroredStrategy``.
+
+Every worker runs the same ``recsys-train`` command with its own ``TF_CONFIG`` (the cluster's worker
+addresses and this worker's index; ``recsys-train --workers N`` writes them for N local processes,
+``cluster_from_environment`` from plainer variables).
+Each worker loads the data and makes the same split, vocabularies and choices (they are deterministic);
+the Keras fits of the rating stage (the two-tower retrieval model and the rating models) run on the
+strategy: each worker feeds its own shard of the training rows (``Cluster.shard``) in batches of its
+share of the global batch size, and the gradients of every step are summed across workers, so the
+variables stay equal everywhere and a step learns from as many rows as on one worker. The chief (worker 0) alone
+writes the artifact version.
+
+Without a ``TF_CONFIG`` naming more than one worker, nothing here changes how training runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from training.data.examples import UserView, interaction_dataset, known
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """This process's place among the training workers."""
+
+    workers: int = 1
+    index: int = 0
+
+    @property
+    def is_chief(self) -> bool:
+        return self.index == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers > 1
+
+    def shard(self, n_rows: int) -> np.ndarray:
+        """The rows of an n-row table this worker trains on: every ``workers``-th row from its index, so
+        the shards of all workers are disjoint and together cover the table."""
+        return np.arange(self.index, n_rows, self.workers)
+
+    def local_batch(self, batch_size: int) -> int:
+        """Each worker's share of a global batch of ``batch_size`` rows (one replica per worker)."""
+        return max(batch_size // self.workers, 1)
+
+    def steps(self, n_rows: int, batch_size: int) -> int:
+        """Steps per epoch over an ``n_rows`` table, the same on every worker: the largest shard's."""
+        return math.ceil(math.ceil(n_rows / self.workers) / self.local_batch(batch_size))
+
+    def describe(self) -> dict[str, object]:
+        strategy = "MultiWorkerMirroredStrategy" if self.distributed else "default (one process)"
+        return {"strategy": strategy, "workers": self.workers}
+
+
+def cluster_from_environment() -> Cluster:
+    """The cluster that ``TF_CONFIG`` describes; without one, ``RECSYS_TRAIN_WORKERS`` (the workers'
+    host:port, comma-separated, the same on every worker) with this worker's index in
+    ``RECSYS_WORKER_INDEX`` or ``JOB_COMPLETION_INDEX`` (which a Kubernetes Indexed Job sets), written
+    to ``TF_CONFIG`` for TensorFlow. One worker when neither is set."""
+    if not os.environ.get("TF_CONFIG") and os.environ.get("RECSYS_TRAIN_WORKERS"):
+        addresses = [address.strip() for address in os.environ["RECSYS_TRAIN_WORKERS"].split(",") if address.strip()]
+        index = os.environ.get("RECSYS_WORKER_INDEX", os.environ.get("JOB_COMPLETION_INDEX", ""))
+        if not index.isdigit():
+            raise ValueError("RECSYS_TRAIN_WORKERS needs this worker's index in RECSYS_WORKER_INDEX or "
+                             "JOB_COMPLETION_INDEX")
+        os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": addresses},
+                                              "task": {"type": "worker", "index": int(index)}})
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    workers = config.get("cluster", {}).get("worker", [])
+    if len(workers) <= 1:
+        return Cluster()
+    task = config.get("task", {})
+    if task.get("type") != "worker" or not 0 <= int(task.get("index", -1)) < len(workers):
+        raise ValueError(f"TF_CONFIG's task must be one of the {len(workers)} workers, got {task}")
+    return Cluster(workers=len(workers), index=int(task["index"]))
+
+
+_cluster = Cluster()
+_strategy: tf.distribute.Strategy | None = None
+
+
+def start() -> Cluster:
+    """Join the cluster ``TF_CONFIG`` names, before any other TensorFlow operation runs (the strategy
+    must be created first); a no-op on one worker. Every worker must make the same calls in the same
+    order from here on, so TensorFlow's ops are made deterministic: the validation metrics that decide
+    early stopping are then equal on all workers."""
+    global _cluster, _strategy
+    cluster = cluster_from_environment()
+    if cluster.distributed and _strategy is None:
+        tf.config.experimental.enable_op_determinism()
+        options = tf.distribute.experimental.CommunicationOptions(
+            implementation=tf.distribute.experimental.CommunicationImplementation.RING)
+        _strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        log.info("worker %d of %d joined the cluster (%s)", cluster.index, cluster.workers,
+                 "chief: it exports" if cluster.is_chief else "it trains, the chief exports")
+    _cluster = cluster
+    return cluster
+
+
+def current() -> Cluster:
+    return _cluster
+
+
+@contextlib.contextmanager
+def scope() -> Iterator[None]:
+    """Where the models trained on the strategy are built and compiled."""
+    if _strategy is None:
+        yield
+        return
+    with _strategy.scope():
+        yield
+
+
+def equal_steps(dataset: tf.data.Dataset, n_rows: int, batch_size: int) -> tf.data.Dataset:
+    """``dataset``: batches of ``local_batch(batch_size)`` rows of this worker's shard of an ``n_rows``
+    table. Every worker must take the same number of steps per epoch (a step waits for all of them),
+    so a shorter shard takes its last batch from its next shuffled pass; and TensorFlow must not shard
+    the dataset again."""
+    if _strategy is None:
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return dataset.repeat().take(_cluster.steps(n_rows, batch_size)).with_options(options)
+
+
+def worker_batches(view: UserView, frame: pd.DataFrame, batch_size: int, seed: int,
+                   counts: np.ndarray | None = None) -> tf.data.Dataset:
+    """Shuffled training batches of this worker's shard of ``frame``'s rows (``interaction_dataset``):
+    together, the workers' batches of a step hold about ``batch_size`` rows."""
+    frame = known(frame)
+    shard = frame.iloc[_cluster.shard(len(frame))]
+    batches = interaction_dataset(view, shard, _cluster.local_batch(batch_size), seed, counts)
+    return equal_steps(batches, len(frame), batch_size)
