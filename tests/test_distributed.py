@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,7 @@ from tests.conftest import TINY_TRAINING
 from tests.serving import running_server
 from training.cli import _without_workers
 from training.fit.distribute import Cluster, cluster_from_environment
-from training.local_cluster import tf_config
+from training.local_cluster import run_local_workers, tf_config
 
 
 @pytest.mark.parametrize(("workers", "n_rows"), [(2, 1001), (3, 10), (4, 3), (2, 0)])
@@ -59,6 +60,16 @@ def test_a_kubernetes_indexed_job_names_its_workers_without_tf_config(monkeypatc
     assert cluster_from_environment() == Cluster(workers=2, index=1)
     assert json.loads(os.environ["TF_CONFIG"]) == {  # what TensorFlow's strategy reads
         "cluster": {"worker": ["train-0.workers:2222", "train-1.workers:2222"]}, "task": {"type": "worker", "index": 1}}
+
+
+def test_a_failing_local_worker_stops_the_others_and_gives_its_status():
+    # Worker 1 fails at once; the chief would otherwise wait for it (here: sleep) for a minute.
+    script = ("import json, os, sys, time; index = json.loads(os.environ['TF_CONFIG'])['task']['index']; "
+              "sys.exit(5) if index == 1 else time.sleep(60)")
+    started = time.monotonic()
+    assert run_local_workers(2, [sys.executable, "-c", script]) == 5
+    assert time.monotonic() - started < 30
+    assert run_local_workers(2, [sys.executable, "-c", "pass"]) == 0
 
 
 def test_each_local_worker_runs_the_command_without_workers():
