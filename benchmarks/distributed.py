@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import resource
 import sys
@@ -87,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench-results/distributed.json"))
     parser.add_argument("--run-worker", type=Path, help=argparse.SUPPRESS)  # a worker of a run: writes its result
     args = parser.parse_args(argv)
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The workers other than the chief get RECSYS_LOG_LEVEL=WARNING from run_local_workers.
+    logging.basicConfig(level=os.environ.get("RECSYS_LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.run_worker:
         return run_worker(args.ml100k, args.overrides, args.run_worker)
 

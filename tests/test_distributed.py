@@ -62,6 +62,19 @@ def test_a_kubernetes_indexed_job_names_its_workers_without_tf_config(monkeypatc
         "cluster": {"worker": ["train-0.workers:2222", "train-1.workers:2222"]}, "task": {"type": "worker", "index": 1}}
 
 
+def test_two_workers_learn_exactly_what_one_learns_from_the_same_rows(tmp_path):
+    """The real MF model, three epochs with Adam and L2 penalties: on two workers, each with half of
+    every batch, the losses and the weights equal those on one worker (``tests/distributed_step.py``)."""
+    script = str(Path(__file__).with_name("distributed_step.py"))
+    for workers in (1, 2):
+        assert run_local_workers(workers, [sys.executable, script, str(tmp_path / f"{workers}.npz")]) == 0
+    one, two = np.load(tmp_path / "1.npz"), np.load(tmp_path / "2.npz")
+    assert one.files == two.files and len(one.files) > 3
+    for name in one.files:
+        np.testing.assert_allclose(two[name], one[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    assert one["arr_0"][-1] < one["arr_0"][0]  # the losses of the three epochs: it learned something
+
+
 def test_a_failing_local_worker_stops_the_others_and_gives_its_status():
     # Worker 1 fails at once; the chief would otherwise wait for it (here: sleep) for a minute.
     script = ("import json, os, sys, time; index = json.loads(os.environ['TF_CONFIG'])['task']['index']; "

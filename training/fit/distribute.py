@@ -124,20 +124,31 @@ def scope() -> Iterator[None]:
         yield
 
 
-def equal_steps(dataset: tf.data.Dataset, n_rows: int, batch_size: int) -> tf.data.Dataset:
+@dataclass(frozen=True)
+class WorkerBatches:
+    """This worker's training batches on the strategy, and the steps of an epoch over them (Keras cannot
+    count a distributed dataset: it must be told)."""
+
+    data: tf.distribute.DistributedDataset
+    steps: int
+
+
+TrainingBatches = tf.data.Dataset | WorkerBatches
+
+
+def equal_steps(dataset: tf.data.Dataset, n_rows: int, batch_size: int) -> TrainingBatches:
     """``dataset``: batches of ``local_batch(batch_size)`` rows of this worker's shard of an ``n_rows``
-    table. Every worker must take the same number of steps per epoch (a step waits for all of them),
-    so a shorter shard takes its last batch from its next shuffled pass; and TensorFlow must not shard
-    the dataset again."""
+    table, fed to the strategy as they are (``distribute_datasets_from_function``: TensorFlow neither
+    shards nor re-batches them). Every worker must take the same number of steps per epoch (a step
+    waits for all of them), so a shorter shard takes its last batch from its next shuffled pass."""
     if _strategy is None:
         return dataset
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return dataset.repeat().take(_cluster.steps(n_rows, batch_size)).with_options(options)
+    steps = _cluster.steps(n_rows, batch_size)
+    return WorkerBatches(_strategy.distribute_datasets_from_function(lambda _: dataset.repeat().take(steps)), steps)
 
 
 def worker_batches(view: UserView, frame: pd.DataFrame, batch_size: int, seed: int,
-                   counts: np.ndarray | None = None) -> tf.data.Dataset:
+                   counts: np.ndarray | None = None) -> TrainingBatches:
     """Shuffled training batches of this worker's shard of ``frame``'s rows (``interaction_dataset``):
     together, the workers' batches of a step hold about ``batch_size`` rows."""
     frame = known(frame)

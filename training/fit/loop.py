@@ -17,6 +17,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from training.fit import distribute
+from training.fit.distribute import TrainingBatches, WorkerBatches
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +110,11 @@ def refit_epochs(curve: TrainingCurve, train_epoch: Callable[[], float]) -> None
     curve.refit_seconds = time.perf_counter() - started
 
 
-def keras_epoch(model: tf.keras.Model, dataset: tf.data.Dataset) -> Callable[[], float]:
+def keras_epoch(model: tf.keras.Model, dataset: TrainingBatches) -> Callable[[], float]:
+    data, steps = (dataset.data, dataset.steps) if isinstance(dataset, WorkerBatches) else (dataset, None)
+
     def train_epoch() -> float:
-        return model.fit(dataset, epochs=1, verbose=0).history["loss"][-1]
+        return model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0).history["loss"][-1]
 
     return train_epoch
 
@@ -127,7 +130,7 @@ def compiled(build: Callable[[], tf.keras.Model],
 
 
 def refit_keras(build: Callable[[], tf.keras.Model], optimizer: Callable[[], tf.keras.optimizers.Optimizer],
-                dataset: tf.data.Dataset, curve: TrainingCurve, seed: int) -> tf.keras.Model:
+                dataset: TrainingBatches, curve: TrainingCurve, seed: int) -> tf.keras.Model:
     """``refit_epochs`` for a fresh Keras model from ``build``, seeded like the fitted one."""
     tf.keras.utils.set_random_seed(seed)
     model = compiled(build, optimizer)
@@ -135,7 +138,7 @@ def refit_keras(build: Callable[[], tf.keras.Model], optimizer: Callable[[], tf.
     return model
 
 
-def fit_keras(model: tf.keras.Model, dataset: tf.data.Dataset, curve: TrainingCurve, epochs: int, patience: int,
+def fit_keras(model: tf.keras.Model, dataset: TrainingBatches, curve: TrainingCurve, epochs: int, patience: int,
               validate: Callable[[], float]) -> TrainingCurve:
     """``run_epochs`` for a compiled Keras model, one ``fit`` call per epoch."""
     return run_epochs(curve, epochs, patience, keras_epoch(model, dataset), validate, model.get_weights,

@@ -28,7 +28,7 @@ from training.config import TrainConfig
 from training.data.examples import RatingContext, UserView, interaction_dataset, known
 from training.evaluate.metrics import rating_metrics
 from training.fit import distribute
-from training.fit.distribute import worker_batches
+from training.fit.distribute import TrainingBatches, worker_batches
 from training.fit.loop import Trained, TrainingCurve, compiled, fit_keras, refit_keras
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class Member:
     """How to train one rating model: a fresh model and its batches for a part, and the schedule."""
 
     build: Callable[[Part], tf.keras.Model]
-    dataset: Callable[[Part], tf.data.Dataset]
+    dataset: Callable[[Part], TrainingBatches]
     optimizer: Callable[[], tf.keras.optimizers.Optimizer]
     epochs: int
     patience: int
@@ -102,7 +102,7 @@ class _Members:
         self.context, self.config, self.rating_range = context, config, rating_range
         self.curves: list[TrainingCurve] = []
 
-    def interactions(self, batch_size: int) -> Callable[[Part], tf.data.Dataset]:
+    def interactions(self, batch_size: int) -> Callable[[Part], TrainingBatches]:
         views = {"fit": self.context.fit_view, "train": self.context.train_view}
         return lambda part: worker_batches(views[part], self.context.rated(part), batch_size, self.config.seed)
 
