@@ -44,9 +44,13 @@ def test_the_cluster_comes_from_tf_config(monkeypatch):
     addresses = ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]
     monkeypatch.setenv("TF_CONFIG", tf_config(addresses, 2))
     cluster = cluster_from_environment()
-    assert cluster == Cluster(workers=3, index=2) and not cluster.is_chief and cluster.distributed
+    assert cluster == Cluster(workers=3, index=2, addresses=tuple(addresses))
+    assert not cluster.is_chief and cluster.distributed
     assert cluster.describe() == {"strategy": "MultiWorkerMirroredStrategy", "workers": 3}
     monkeypatch.setenv("TF_CONFIG", tf_config(addresses, 3))
+    with pytest.raises(ValueError, match="one of the 3 workers"):
+        cluster_from_environment()
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": addresses}, "task": {"type": "chief"}}))
     with pytest.raises(ValueError, match="one of the 3 workers"):
         cluster_from_environment()
 
@@ -57,9 +61,9 @@ def test_a_kubernetes_indexed_job_names_its_workers_without_tf_config(monkeypatc
     with pytest.raises(ValueError, match="needs this worker's index"):
         cluster_from_environment()
     monkeypatch.setenv("JOB_COMPLETION_INDEX", "1")
-    assert cluster_from_environment() == Cluster(workers=2, index=1)
-    assert json.loads(os.environ["TF_CONFIG"]) == {  # what TensorFlow's strategy reads
-        "cluster": {"worker": ["train-0.workers:2222", "train-1.workers:2222"]}, "task": {"type": "worker", "index": 1}}
+    assert cluster_from_environment() == Cluster(workers=2, index=1,
+                                                 addresses=("train-0.workers:2222", "train-1.workers:2222"))
+    assert "TF_CONFIG" not in os.environ  # read, never written: later runs in this process stay on one worker
 
 
 def test_two_workers_learn_exactly_what_one_learns_from_the_same_rows(tmp_path):

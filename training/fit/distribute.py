@@ -1,8 +1,8 @@
 """Training on several workers with ``tf.distribute.MultiWorkerMirroredStrategy``.
 
 Every worker runs the same ``recsys-train`` command with its own ``TF_CONFIG`` (the cluster's worker
-addresses and this worker's index; ``recsys-train --workers N`` writes them for N local processes,
-``cluster_from_environment`` from plainer variables).
+addresses and this worker's index; ``recsys-train --workers N`` writes them for N local processes),
+or plainer variables (``cluster_from_environment``).
 Each worker loads the data and makes the same split, vocabularies and choices (they are deterministic);
 the Keras fits of the rating stage (the two-tower retrieval model and the rating models) run on the
 strategy: each worker feeds its own shard of the training rows (``Cluster.shard``) in batches of its
@@ -38,6 +38,7 @@ class Cluster:
 
     workers: int = 1
     index: int = 0
+    addresses: tuple[str, ...] = ()  # host:port of every worker, in index order
 
     @property
     def is_chief(self) -> bool:
@@ -68,24 +69,28 @@ class Cluster:
 def cluster_from_environment() -> Cluster:
     """The cluster that ``TF_CONFIG`` describes; without one, ``RECSYS_TRAIN_WORKERS`` (the workers'
     host:port, comma-separated, the same on every worker) with this worker's index in
-    ``RECSYS_WORKER_INDEX`` or ``JOB_COMPLETION_INDEX`` (which a Kubernetes Indexed Job sets), written
-    to ``TF_CONFIG`` for TensorFlow. One worker when neither is set."""
-    if not os.environ.get("TF_CONFIG") and os.environ.get("RECSYS_TRAIN_WORKERS"):
+    ``RECSYS_WORKER_INDEX`` or ``JOB_COMPLETION_INDEX`` (which a Kubernetes Indexed Job sets). One
+    worker when neither is set."""
+    if os.environ.get("TF_CONFIG"):
+        config = json.loads(os.environ["TF_CONFIG"])
+        addresses = list(config.get("cluster", {}).get("worker", []))
+        task = config.get("task", {})
+        if len(addresses) > 1 and task.get("type") != "worker":
+            raise ValueError(f"TF_CONFIG's task must be one of the {len(addresses)} workers, got {task}")
+        index = task.get("index", -1)
+    elif os.environ.get("RECSYS_TRAIN_WORKERS"):
         addresses = [address.strip() for address in os.environ["RECSYS_TRAIN_WORKERS"].split(",") if address.strip()]
         index = os.environ.get("RECSYS_WORKER_INDEX", os.environ.get("JOB_COMPLETION_INDEX", ""))
-        if not index.isdigit():
+        if not str(index).isdigit():
             raise ValueError("RECSYS_TRAIN_WORKERS needs this worker's index in RECSYS_WORKER_INDEX or "
                              "JOB_COMPLETION_INDEX")
-        os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": addresses},
-                                              "task": {"type": "worker", "index": int(index)}})
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    workers = config.get("cluster", {}).get("worker", [])
-    if len(workers) <= 1:
+    else:
         return Cluster()
-    task = config.get("task", {})
-    if task.get("type") != "worker" or not 0 <= int(task.get("index", -1)) < len(workers):
-        raise ValueError(f"TF_CONFIG's task must be one of the {len(workers)} workers, got {task}")
-    return Cluster(workers=len(workers), index=int(task["index"]))
+    if len(addresses) <= 1:
+        return Cluster()
+    if not 0 <= int(index) < len(addresses):
+        raise ValueError(f"the worker index must be one of the {len(addresses)} workers', got {index}")
+    return Cluster(workers=len(addresses), index=int(index), addresses=tuple(addresses))
 
 
 _cluster = Cluster()
@@ -103,7 +108,10 @@ def start() -> Cluster:
         tf.config.experimental.enable_op_determinism()
         options = tf.distribute.experimental.CommunicationOptions(
             implementation=tf.distribute.experimental.CommunicationImplementation.RING)
-        _strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+            tf.train.ClusterSpec({"worker": list(cluster.addresses)}), task_type="worker", task_id=cluster.index)
+        _strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver,
+                                                              communication_options=options)
         log.info("worker %d of %d joined the cluster (%s)", cluster.index, cluster.workers,
                  "chief: it exports" if cluster.is_chief else "it trains, the chief exports")
     _cluster = cluster
