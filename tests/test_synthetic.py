@@ -46,6 +46,17 @@ def test_same_config_gives_identical_frames_and_another_seed_differs(tiny):
     assert not sessions.clicks.equals(other_sessions.clicks)
 
 
+def test_generating_in_chunks_gives_the_same_frames(medium, monkeypatch):
+    """Large sizes are generated a few rows of the (users, items) and (sessions, items) arrays at a time; the
+    chunks must not change a single draw, or the same config would give other data at another size."""
+    import training.data.synthetic as synthetic
+
+    monkeypatch.setattr(synthetic, "CHUNK_CELLS", 7 * MEDIUM.n_items + 3)  # chunks of 7 rows, the last shorter
+    ratings, sessions = generate(MEDIUM)
+    pd.testing.assert_frame_equal(ratings.interactions, medium[0].interactions)
+    pd.testing.assert_frame_equal(sessions.clicks, medium[1].clicks)
+
+
 def test_ids_are_short_prefixed_numbers(tiny):
     ratings, sessions = tiny
     assert ratings.users["user_id"].tolist() == [f"u{n}" for n in range(1, TINY.n_users + 1)]

@@ -52,7 +52,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                              "  [env RECSYS_SECTION__FIELD, e.g. RECSYS_GRU4REC__LOSS]")
     parser.add_argument("--workers", type=_positive, default=1, metavar="N",
                         help="train on N local worker processes (tf.distribute.MultiWorkerMirroredStrategy); on a "
-                             "cluster, give each worker its TF_CONFIG and run the command without --workers")
+                             "cluster, give each worker its TF_CONFIG (or RECSYS_TRAIN_WORKERS and "
+                             "RECSYS_WORKER_INDEX) and run the command without --workers")
     parser.add_argument("--log-level", default=os.environ.get("RECSYS_LOG_LEVEL", "INFO"),
                         help="INFO (default) | DEBUG (also TensorFlow's and ScaNN's own messages) | WARNING"
                              "  [env RECSYS_LOG_LEVEL]")

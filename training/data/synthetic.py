@@ -134,10 +134,31 @@ def _ids(prefix: str, indices: np.ndarray) -> list[str]:
     return [f"{prefix}{index + 1}" for index in indices.tolist()]
 
 
+# The (rows, items) arrays of the ratings and the session jumps are made this many cells at a time, so the
+# generator's memory stays bounded (~0.5 GB) whatever the number of users and sessions; the default sizes fit
+# in one chunk.
+CHUNK_CELLS = 2**24
+
+
+def _row_chunks(n_rows: int, n_columns: int) -> list[slice]:
+    step = max(1, CHUNK_CELLS // max(n_columns, 1))
+    return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
+
+
+def _top_k(keys: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the indices of the k largest keys, largest first, ties to the lower index: what
+    ``np.argsort(-keys, kind="stable")[:, :k]`` gives, without sorting whole rows."""
+    if k < keys.shape[1]:
+        candidates = np.sort(np.argpartition(-keys, k - 1, axis=1)[:, :k], axis=1)
+    else:
+        candidates = np.broadcast_to(np.arange(keys.shape[1]), keys.shape)
+    order = np.argsort(-np.take_along_axis(keys, candidates, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(candidates, order, axis=1)
+
+
 def _top_k_without_replacement(log_weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of k draws without replacement ∝ exp(log_weights), per row, in draw order (Gumbel top-k)."""
-    keys = log_weights + rng.gumbel(size=log_weights.shape)
-    return np.argsort(-keys, axis=-1, kind="stable")[..., :k]
+    return _top_k(log_weights + rng.gumbel(size=log_weights.shape), k)
 
 
 def _items(
@@ -197,20 +218,25 @@ def _ratings(
     item_taste: np.ndarray,
     log_propensity: np.ndarray,
 ) -> pd.DataFrame:
-    affinity = user_taste @ item_taste.T / np.sqrt(config.latent_dim)  # (users, items)
     extra_mean = config.mean_interactions - config.min_interactions
     log_mean = np.log(extra_mean) - config.interactions_sigma**2 / 2  # so the lognormal mean is extra_mean
     extra = rng.lognormal(log_mean, config.interactions_sigma, size=config.n_users)
     counts = np.minimum(config.min_interactions + np.rint(extra).astype(int), config.n_items)
-    chosen = _top_k_without_replacement(
-        affinity / config.choice_temperature + log_propensity, int(counts.max()), rng
-    )
-    taken = np.arange(chosen.shape[1]) < counts[:, None]
-    users, items = np.nonzero(taken)[0], chosen[taken]
+    users, items, picked = [], [], []
+    for rows in _row_chunks(config.n_users, config.n_items):
+        affinity = user_taste[rows] @ item_taste.T / np.sqrt(config.latent_dim)  # (chunk users, items)
+        chosen = _top_k_without_replacement(
+            affinity / config.choice_temperature + log_propensity, int(counts.max()), rng
+        )
+        taken = np.arange(chosen.shape[1]) < counts[rows, None]
+        chunk_users = np.nonzero(taken)[0]
+        users.append(chunk_users + rows.start)
+        items.append(chosen[taken])
+        picked.append(affinity[chunk_users, chosen[taken]])
+    users, items, picked = np.concatenate(users), np.concatenate(items), np.concatenate(picked)
 
     # Centred on the user's own picks, so rating_mean stays the mean rating whatever the choice temperature:
     # a rating says how much an item beats the user's other picks.
-    picked = affinity[users, items]
     centred = picked - (np.bincount(users, picked, minlength=config.n_users) / counts)[users]
     user_bias = rng.normal(scale=config.user_bias_std, size=config.n_users)
     item_bias = rng.normal(scale=config.item_bias_std, size=config.n_items)
@@ -239,26 +265,26 @@ def _successors(
 ) -> np.ndarray:
     """(items, n_successors): each item's fixed next items, near it in taste space, favouring popular ones."""
     unit = item_taste / np.linalg.norm(item_taste, axis=1, keepdims=True)
-    similarity = unit @ unit.T
-    np.fill_diagonal(similarity, -np.inf)
-    pool = np.argsort(-similarity, axis=1, kind="stable")[:, : config.successor_pool]  # (items, pool)
+    pool = np.empty((config.n_items, config.successor_pool), dtype=np.int64)  # nearest items, nearest first
+    for rows in _row_chunks(config.n_items, config.n_items):
+        similarity = unit[rows] @ unit.T
+        similarity[np.arange(similarity.shape[0]), np.arange(rows.start, rows.stop)] = -np.inf
+        pool[rows] = _top_k(similarity, config.successor_pool)
     log_weights = config.session_popularity_exponent * log_propensity[pool]
     return np.take_along_axis(pool, _top_k_without_replacement(log_weights, config.n_successors, rng), axis=1)
 
 
-def _draw_per_row(log_weights: np.ndarray, n_draws: int, rng: np.random.Generator) -> np.ndarray:
-    """(rows, n_draws) indices drawn with replacement ∝ exp(log_weights) of each row, by inverse CDF.
-
-    Offsetting row r's CDF by r makes all rows one sorted array, so a single searchsorted serves them all.
+def _inverse_cdf(log_weights: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """(rows, draws) indices drawn with replacement ∝ exp(log_weights) of each row, one per uniform in
+    [0, 1). Offsetting row r's CDF by r makes all rows one sorted array, so a single searchsorted serves them all.
     """
     cdf = np.exp(log_weights - log_weights.max(axis=1, keepdims=True))
-    np.cumsum(cdf, axis=1, out=cdf)  # in place: at default size these (sessions, items) arrays are 51 MB
+    np.cumsum(cdf, axis=1, out=cdf)
     cdf /= cdf[:, -1:].copy()  # the last entry becomes exactly 1.0
     rows = np.arange(len(cdf))[:, None]
     cdf += rows
-    draws = rng.random((len(cdf), n_draws)) + rows
-    flat = np.searchsorted(cdf.ravel(), draws.ravel(), side="right")
-    return flat.reshape(draws.shape) - rows * cdf.shape[1]
+    flat = np.searchsorted(cdf.ravel(), (uniforms + rows).ravel(), side="right")
+    return flat.reshape(uniforms.shape) - rows * cdf.shape[1]
 
 
 def _sessions(
@@ -272,9 +298,12 @@ def _sessions(
     successors = _successors(config, rng, item_taste, log_propensity)
     intents = genre_centroids[rng.integers(len(GENRES), size=n_sessions)]
     intents = intents + rng.normal(scale=config.intent_noise, size=intents.shape)
-    jump_logits = intents @ (item_taste.T / (np.sqrt(config.latent_dim) * config.intent_temperature))
-    jump_logits += config.session_popularity_exponent * log_propensity
-    jumps = _draw_per_row(jump_logits, max_length, rng)  # (sessions, max_length)
+    uniforms = rng.random((n_sessions, max_length))
+    jumps = np.empty((n_sessions, max_length), dtype=np.int64)  # items drawn ∝ exp(intent·item) × propensity**e
+    scaled_items = item_taste.T / (np.sqrt(config.latent_dim) * config.intent_temperature)
+    for rows in _row_chunks(n_sessions, config.n_items):
+        jump_logits = intents[rows] @ scaled_items + config.session_popularity_exponent * log_propensity
+        jumps[rows] = _inverse_cdf(jump_logits, uniforms[rows])
 
     # Every session is walked to max_length and cut to its length below: simpler than ragged steps.
     roll = rng.random((n_sessions, max_length))

@@ -89,7 +89,8 @@ def cluster_from_environment() -> Cluster:
     if len(addresses) <= 1:
         return Cluster()
     if not 0 <= int(index) < len(addresses):
-        raise ValueError(f"the worker index must be one of the {len(addresses)} workers', got {index}")
+        raise ValueError(f"the worker index must name one of the {len(addresses)} workers "
+                         f"(0..{len(addresses) - 1}), got {index}")
     return Cluster(workers=len(addresses), index=int(index), addresses=tuple(addresses))
 
 
