@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from training.data.dataset import DataFormatError, RatingData
@@ -16,6 +18,7 @@ from training.data.loaders import (
     load_movielens_100k,
     load_movielens_latest,
     load_ratings_csv,
+    load_ratings_parquet,
     load_sessions_csv,
     sessions_from_ratings,
 )
@@ -125,6 +128,44 @@ def test_ratings_csv_ignores_extra_columns_and_defaults_timestamps_to_zero(tmp_p
     }
     assert data.rating_range == (1.0, 10.0)  # the narrowest usual scale holding 2 and 7
     assert data.items.empty and data.users.empty and data.test_interactions is None
+
+
+def test_ratings_parquet_is_read_in_batches_into_the_canonical_frame(tmp_path: Path) -> None:
+    """Integer ids become text, Arrow times Unix seconds; the batches of a folder of files join in order,
+    and the checks (duplicates, scale) see all of them: a repeat across two batches is merged."""
+    folder = tmp_path / "ratings"
+    folder.mkdir()
+    times = pa.array([1_700_000_000_000, 1_700_000_060_000, 1_700_000_120_000], pa.timestamp("ms"))
+    pq.write_table(pa.table({"user_id": [7, 7, 8], "item_id": ["a", "b", "a"], "rating": [4, 2, 5],
+                             "timestamp": times, "comment": ["x", "y", "z"]}), folder / "part-0.parquet")
+    later = pa.array([1_700_000_180_000], pa.timestamp("ms"))
+    pq.write_table(pa.table({"user_id": [7], "item_id": ["a"], "rating": [1], "timestamp": later}),
+                   folder / "part-1.parquet")
+    data = load_ratings_parquet(folder, batch_rows=2)
+    assert data.interactions.to_dict("list") == {
+        "user_id": ["7", "8", "7"], "item_id": ["b", "a", "a"], "rating": [2.0, 5.0, 1.0],
+        "timestamp": [1_700_000_060, 1_700_000_120, 1_700_000_180]}
+    assert data.rating_range == (1.0, 5.0)
+    assert any("1 repeated ratings of 1 (user, item) pairs merged" in note for note in data.notes), data.notes
+
+
+def test_ratings_parquet_names_the_problem_and_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "r.parquet"
+    pq.write_table(pa.table({"user_id": ["u1", "u2"], "item": ["i1", "i2"], "rating": [1.0, 2.0]}), path)
+    with pytest.raises(DataFormatError, match="r.parquet: no column item_id; .*found user_id, item, rating"):
+        load_ratings_parquet(path)
+    pq.write_table(pa.table({"user_id": ["u1", "u2", "u3"], "item_id": ["i1", "i2", "i3"],
+                             "rating": [1.0, 2.0, float("nan")]}), path)
+    with pytest.raises(DataFormatError, match="r.parquet: row 3: .*finite rating"):
+        load_ratings_parquet(path, batch_rows=2)
+    pq.write_table(pa.table({"user_id": ["u1", None], "item_id": ["i1", "i2"], "rating": [1.0, 2.0]}), path)
+    with pytest.raises(DataFormatError, match="row 2: every row needs a user_id.*user_id=None"):
+        load_ratings_parquet(path)
+    (tmp_path / "text.parquet").write_text("user_id,item_id\n")
+    with pytest.raises(DataFormatError, match="text.parquet: not a Parquet file"):
+        load_ratings_parquet(tmp_path / "text.parquet")
+    with pytest.raises(FileNotFoundError):
+        load_ratings_parquet(tmp_path / "missing.parquet")
 
 
 def test_sessions_csv_sorts_by_session_then_time_and_keeps_file_order_for_ties(tmp_path: Path) -> None:

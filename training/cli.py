@@ -22,8 +22,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="recsys-train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data",
-                        help="synthetic (default) | ml-100k:PATH | ml-latest:PATH | ratings-csv:PATH"
-                             "  [env RECSYS_DATA]")
+                        help="synthetic (default) | ml-100k:PATH | ml-latest:PATH | ratings-csv:PATH | "
+                             "ratings-parquet:PATH  [env RECSYS_DATA]")
     parser.add_argument("--sessions",
                         help="auto (default: synthetic for synthetic data, else from-data) | synthetic | "
                              "sessions-csv:PATH | diginetica:PATH | gru4rec:PREFIX | from-data  [env RECSYS_SESSIONS]")

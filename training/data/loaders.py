@@ -19,6 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pa_dataset
 
 from training.data.dataset import (
     CLICK_COLUMNS,
@@ -331,6 +334,63 @@ def load_ratings_csv(path: Path, checks: DataChecks = DEFAULT_CHECKS) -> RatingD
     interactions, scale, notes = _ratings(path, _RATINGS_CSV, None, checks)
     items, users = _empty(_ITEM_DTYPES), _empty(_USER_DTYPES)
     return RatingData(f"Ratings CSV ({path.name})", interactions, items, users, scale, notes=tuple(notes))
+
+
+PARQUET_BATCH_ROWS = 1_000_000
+
+
+def _parquet_batch(batch: pa.RecordBatch, first_row: int, source: str) -> pa.Table:
+    """One record batch, checked, as a compact table of the canonical columns: ids as text, ratings float32,
+    times as Unix seconds (from integer, float or Arrow timestamp columns; 0 without a timestamp column)."""
+    times = batch.column("timestamp") if "timestamp" in batch.schema.names else pa.array(np.zeros(batch.num_rows))
+    if pa.types.is_timestamp(times.type):
+        times = pc.cast(pc.cast(times, pa.timestamp("s")), pa.int64())
+    table = pa.table({"user_id": pc.cast(batch.column("user_id"), pa.string()),
+                      "item_id": pc.cast(batch.column("item_id"), pa.string()),
+                      "rating": pc.cast(batch.column("rating"), pa.float64()),
+                      "timestamp": pc.cast(times, pa.float64())})
+    bad = pc.or_(pc.or_(pc.is_null(table["user_id"]), pc.is_null(table["item_id"])),
+                 pc.invert(pc.and_(pc.is_finite(table["rating"]), pc.is_finite(table["timestamp"]))))
+    bad = pc.fill_null(bad, True)  # a null rating or time is not finite either
+    if pc.any(bad).as_py():
+        at = pc.index(bad, True).as_py()
+        fields = ", ".join(f"{name}={column[at].as_py()!r}" for name, column in zip(table.column_names, table.columns,
+                                                                                    strict=True))
+        raise DataFormatError(f"{source}: row {first_row + at + 1}: every row needs a user_id, an item_id and a "
+                              f"finite rating and timestamp, got {fields}")
+    return table.set_column(2, "rating", pc.cast(table["rating"], pa.float32())).set_column(
+        3, "timestamp", pc.cast(pc.floor(table["timestamp"]), pa.int64()))
+
+
+def load_ratings_parquet(path: Path, checks: DataChecks = DEFAULT_CHECKS,
+                         batch_rows: int = PARQUET_BATCH_ROWS) -> RatingData:
+    """A Parquet file, or a folder of them (one data set), with columns ``user_id``, ``item_id``,
+    ``rating`` and optionally ``timestamp`` (more are ignored). It is read ``batch_rows`` rows at a time
+    (pyarrow.dataset), each batch checked and made compact (text ids, float32 ratings, int64 times) before
+    the next is read; the frame then shares the batches' Arrow text instead of copying it."""
+    if not path.exists():
+        raise FileNotFoundError(f"no such file or folder: {path}")
+    try:
+        data = pa_dataset.dataset(path, format="parquet")
+    except (pa.ArrowInvalid, OSError) as error:
+        raise DataFormatError(f"{path.name}: not a Parquet file or folder of Parquet files: {error}") from None
+    missing = [name for name in ("user_id", "item_id", "rating") if name not in data.schema.names]
+    if missing:
+        raise DataFormatError(f"{path.name}: no column {', '.join(missing)}; expected user_id, item_id, rating "
+                              f"and optionally timestamp, found {', '.join(data.schema.names) or 'none'}")
+    wanted = [name for name in INTERACTION_COLUMNS if name in data.schema.names]
+    tables, rows = [], 0
+    for batch in data.to_batches(columns=wanted, batch_size=batch_rows):
+        tables.append(_parquet_batch(batch, rows, path.name))
+        rows += batch.num_rows
+    if not rows:
+        raise DataFormatError(f"{path.name}: no data rows")
+    frame = pa.concat_tables(tables).to_pandas()
+    frame.index = pd.RangeIndex(1, rows + 1)  # rows numbered from 1, as the checks' notes name them
+    interactions, scale, notes = check_ratings(frame, path.name, None, checks)
+    items, users = _empty(_ITEM_DTYPES), _empty(_USER_DTYPES)
+    return RatingData(f"Ratings Parquet ({path.name})", interactions.reset_index(drop=True), items, users, scale,
+                      notes=tuple(notes))
 
 
 def load_items_csv(path: Path) -> pd.DataFrame:

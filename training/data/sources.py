@@ -1,6 +1,6 @@
 """Data source specs of the command line (``--data`` and ``--sessions``) -> loaded data + protocol.
 
---data:     synthetic | ml-100k:PATH | ml-latest:PATH | ratings-csv:PATH
+--data:     synthetic | ml-100k:PATH | ml-latest:PATH | ratings-csv:PATH | ratings-parquet:PATH
 --sessions: auto | synthetic | sessions-csv:PATH | diginetica:PATH | gru4rec:PREFIX | from-data
 
 ``auto`` follows the data: the synthetic sessions for synthetic data, else each user's sequence of
@@ -21,7 +21,7 @@ from training.data.sequences import SequenceProtocol
 from training.data.synthetic import generate
 from training.data.validation import DataChecks, checked_range, on_catalog
 
-DATA_KINDS = ("synthetic", "ml-100k", "ml-latest", "ratings-csv")
+DATA_KINDS = ("synthetic", "ml-100k", "ml-latest", "ratings-csv", "ratings-parquet")
 SESSION_KINDS = ("auto", "synthetic", "sessions-csv", "diginetica", "gru4rec", "from-data")
 
 
@@ -96,6 +96,8 @@ def load_sources(config: TrainConfig) -> tuple[RatingData, SessionData, Sequence
         ratings = loaders.load_movielens_100k(Path(data_path), checks)
     elif data_kind == "ml-latest":
         ratings = loaders.load_movielens_latest(Path(data_path), checks)
+    elif data_kind == "ratings-parquet":
+        ratings = loaders.load_ratings_parquet(Path(data_path), checks)
     else:
         ratings = loaders.load_ratings_csv(Path(data_path), checks)
     ratings = _with_metadata(ratings, config)
