@@ -153,8 +153,28 @@ def _sizes(description: dict) -> str:
     return f"{description['name']}: " + ", ".join(f"{value:,} {key}" for key, value in counts.items())
 
 
+def peak_rss_mib() -> float:
+    """The most resident memory this process has held since the last ``reset_peak_rss`` (since it
+    started where that is not possible), in MiB."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
+    except (OSError, StopIteration, ValueError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def reset_peak_rss() -> None:
+    """Start a new high-water mark of resident memory (Linux; elsewhere the peak stays the run's)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
 class Stages:
-    """Logs where a run is and how long each stage took."""
+    """Logs where a run is, how long each stage took and the most memory it held."""
 
     def __init__(self, started: float) -> None:
         self.started, self.current, self.since = started, "", started
@@ -162,9 +182,11 @@ class Stages:
     def begin(self, name: str) -> None:
         self.end()
         self.current, self.since = name, time.perf_counter()
+        reset_peak_rss()
         log.info("stage: %s (%.0f s since start)", name, self.since - self.started)
 
     def end(self) -> None:
         if self.current:
-            log.info("stage done: %s in %.0f s", self.current, time.perf_counter() - self.since)
+            log.info("stage done: %s in %.0f s, peak RSS %.0f MiB", self.current, time.perf_counter() - self.since,
+                     peak_rss_mib())
             self.current = ""
