@@ -7,8 +7,8 @@ For each size the synthetic generator (``training.data.synthetic``, users scaled
 over a fixed catalog of ``--items`` items and the default 8,000 sessions) writes ratings.parquet,
 items.csv, users.csv and sessions.csv; then ``recsys-train --data ratings-parquet:...`` trains on them in
 its own process and publishes into a temporary folder. Its log gives, per stage, the seconds and the peak
-resident memory (the high-water mark is reset at each stage), which this prints beside the size, with each
-stage's seconds and memory per million ratings. Every model trains a fixed number of epochs (``TRAINING``,
+resident memory (the high-water mark is reset at each stage), which this prints in a table of stages by
+size and writes to ``--out``. Every model trains a fixed number of epochs (``TRAINING``,
 no early stopping past it, no refit) so that the time of one size compares with another's; the full
 default training at 10M ratings would take hours on two cores.
 """
@@ -35,7 +35,6 @@ SIZES = (1_000_000, 3_000_000, 10_000_000)
 TRAINING = ("refit=false", "candidate_sources=two-tower", "rating_model=mf", "retrieval.epochs=2",
             "retrieval.batch_size=4096", "mf.epochs=2", "mf.batch_size=4096", "gru4rec.epochs=2", "narm.epochs=2")
 STAGE_LINE = re.compile(r"stage done: (?P<stage>.+?) in (?P<seconds>\d+) s, peak RSS (?P<rss>\d+) MiB")
-MEAN_RATINGS_PER_USER = 40.0  # SyntheticConfig.mean_interactions
 
 
 def write_data(folder: Path, ratings: int, items: int, seed: int, sessions: int = 8000) -> dict[str, Any]:
@@ -43,7 +42,8 @@ def write_data(folder: Path, ratings: int, items: int, seed: int, sessions: int 
     from training.data.synthetic import SyntheticConfig, generate
 
     started = time.perf_counter()
-    config = replace(SyntheticConfig(), n_users=max(1, round(ratings / MEAN_RATINGS_PER_USER)), n_items=items,
+    default = SyntheticConfig()
+    config = replace(default, n_users=max(1, round(ratings / default.mean_interactions)), n_items=items,
                      n_sessions=sessions, seed=seed)
     rating_data, session_data = generate(config)
     rating_data.interactions.to_parquet(folder / "ratings.parquet", index=False, row_group_size=1_000_000)
