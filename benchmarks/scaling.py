@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from training.data.synthetic import SyntheticConfig, generate
+
 SIZES = (1_000_000, 3_000_000, 10_000_000)
 # The same few epochs at every size; the served rating model is MF, /recommend mixes the two-tower model
 # with the rating order (EASE and the autoencoders are their own, size-independent question).
@@ -37,21 +39,23 @@ TRAINING = ("refit=false", "candidate_sources=two-tower", "rating_model=mf", "re
 STAGE_LINE = re.compile(r"stage done: (?P<stage>.+?) in (?P<seconds>\d+) s, peak RSS (?P<rss>\d+) MiB")
 
 
-def write_data(folder: Path, ratings: int, items: int, seed: int, sessions: int = 8000) -> dict[str, Any]:
-    """The synthetic data of about ``ratings`` ratings as the files recsys-train reads."""
-    from training.data.synthetic import SyntheticConfig, generate
-
-    started = time.perf_counter()
+def synthetic_config(ratings: int, items: int, seed: int, sessions: int = 8000) -> SyntheticConfig:
+    """The default generator with users scaled to give about ``ratings`` ratings on ``items`` items."""
     default = SyntheticConfig()
-    config = replace(default, n_users=max(1, round(ratings / default.mean_interactions)), n_items=items,
-                     n_sessions=sessions, seed=seed)
+    return replace(default, n_users=max(1, round(ratings / default.mean_interactions)), n_items=items,
+                   n_sessions=sessions, seed=seed)
+
+
+def write_data(folder: Path, config: SyntheticConfig) -> dict[str, Any]:
+    """The synthetic data of ``config`` as the files recsys-train reads."""
+    started = time.perf_counter()
     rating_data, session_data = generate(config)
     rating_data.interactions.to_parquet(folder / "ratings.parquet", index=False, row_group_size=1_000_000)
     catalog = rating_data.items.assign(genres=rating_data.items["genres"].str.join("|"))
     catalog.to_csv(folder / "items.csv", index=False)
     rating_data.users.to_csv(folder / "users.csv", index=False)
     session_data.clicks.to_csv(folder / "sessions.csv", index=False)
-    return {"ratings": len(rating_data.interactions), "users": config.n_users, "items": items,
+    return {"ratings": len(rating_data.interactions), "users": config.n_users, "items": config.n_items,
             "clicks": len(session_data.clicks), "generate_seconds": round(time.perf_counter() - started, 1)}
 
 
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for size in args.sizes:
         with tempfile.TemporaryDirectory(prefix="recsys-scaling-") as folder:
-            data = write_data(Path(folder), size, args.items, args.seed)
+            data = write_data(Path(folder), synthetic_config(size, args.items, args.seed))
             print(f"{data['ratings']:,} ratings of {data['users']:,} users on {data['items']:,} items "
                   f"(generated in {data['generate_seconds']} s): training...", flush=True)
             results.append({"data": data, "training": train(Path(folder), overrides)})

@@ -89,16 +89,21 @@ def _json(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def recommend_requests(users: np.ndarray, size: int, rng: np.random.Generator) -> list[Request]:
+    """``size`` GET /recommend requests: every user of ``users`` in turn (shuffled), UNKNOWN_SHARE unknown ones."""
+    recommend_users = users[rng.permutation(np.resize(np.arange(len(users)), size))]
+    unknown_users = rng.random(size) < UNKNOWN_SHARE
+    return [Request("GET", f"/recommend/{quote(f'bench-unknown-{i}' if unknown else user, safe='')}?k={K}")
+            for i, (user, unknown) in enumerate(zip(recommend_users, unknown_users, strict=True))]
+
+
 def build_traffic(vocab: Vocabulary, size: int = POOL_SIZE, seed: int = 0) -> dict[str, list[Request]]:
     """``size`` requests per endpoint: every known user in turn (shuffled) with UNKNOWN_SHARE unknown ones;
     sessions of 1-20 items drawn by session popularity with UNKNOWN_SHARE unknown items; rating requests
     of known users and popularity-drawn items, BATCH_SHARE of them batches."""
     rng = np.random.default_rng(seed)
     users = np.array(vocab.users, dtype=object)
-    recommend_users = users[rng.permutation(np.resize(np.arange(len(users)), size))]
-    unknown_users = rng.random(size) < UNKNOWN_SHARE
-    recommend = [Request("GET", f"/recommend/{quote(f'bench-unknown-{i}' if unknown else user, safe='')}?k={K}")
-                 for i, (user, unknown) in enumerate(zip(recommend_users, unknown_users, strict=True))]
+    recommend = recommend_requests(users, size, rng)
 
     session_items = np.array(vocab.session_items, dtype=object)
     session_p = _probabilities(vocab.session_popularity)

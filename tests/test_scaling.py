@@ -10,7 +10,7 @@ from tests.conftest import TINY_TRAINING
 
 
 def test_training_from_a_parquet_file_publishes_and_logs_each_stage(tmp_path):
-    data = scaling.write_data(tmp_path, ratings=6000, items=150, seed=3, sessions=1500)
+    data = scaling.write_data(tmp_path, scaling.synthetic_config(ratings=6000, items=150, seed=3, sessions=1500))
     tiny = [setting for setting in TINY_TRAINING if not setting.startswith("synthetic.")]
     result = scaling.train(tmp_path, [*scaling.TRAINING, *tiny])
 

@@ -90,8 +90,14 @@ class SyntheticConfig:
     item_bias_std: float = 0.35  # better and worse items, whatever the taste
     rating_affinity_scale: float = 0.8  # rating points per unit of affinity above the user's picks' mean
     rating_noise: float = 0.5  # std of the unpredictable part, before rounding
+    # Users choose among this many items drawn with replacement ∝ propensity (repeats counted once), in
+    # proportion to exp(affinity / choice_temperature): about the same story as the whole catalog (0) in
+    # O(users x pool) instead of O(users x items), for catalogs of millions. A user rates at most the pool.
+    choice_pool: int = 0
     n_successors: int = 4  # fixed successor items per item, the planted session transitions
     successor_pool: int = 20  # successors are drawn among this many nearest items in taste space
+    # Nearest items are looked for among this many random ones per item (0: all, O(items^2)).
+    neighbour_pool: int = 0
     p_successor: float = 0.6  # next click follows a successor of the last item
     p_second_order: float = 0.2  # next click follows a successor of the item before the last
     session_popularity_exponent: float = 0.5  # successors and jumps favour items ∝ propensity**exponent
@@ -115,6 +121,8 @@ class SyntheticConfig:
             raise ValueError(f"need 1 <= min_interactions < mean_interactions: {self}")
         if self.p_successor + self.p_second_order > 1:
             raise ValueError(f"need p_successor + p_second_order <= 1: {self}")
+        if self.choice_pool < 0 or 0 < self.neighbour_pool <= self.successor_pool:
+            raise ValueError(f"need choice_pool >= 0 and neighbour_pool 0 or above successor_pool: {self}")
 
 
 def generate(config: SyntheticConfig | None = None) -> tuple[dataset.RatingData, dataset.SessionData]:
@@ -222,16 +230,28 @@ def _ratings(
     log_mean = np.log(extra_mean) - config.interactions_sigma**2 / 2  # so the lognormal mean is extra_mean
     extra = rng.lognormal(log_mean, config.interactions_sigma, size=config.n_users)
     counts = np.minimum(config.min_interactions + np.rint(extra).astype(int), config.n_items)
+    propensity_cdf = np.cumsum(np.exp(log_propensity - log_propensity.max())) if config.choice_pool else None
+    # Pools come from a stream of their own, so that chunks of any size give the same draws.
+    pool_rng = np.random.default_rng(rng.integers(2**63)) if config.choice_pool else None
     users, items, picked = [], [], []
-    for rows in _row_chunks(config.n_users, config.n_items):
-        affinity = user_taste[rows] @ item_taste.T / np.sqrt(config.latent_dim)  # (chunk users, items)
-        chosen = _top_k_without_replacement(
-            affinity / config.choice_temperature + log_propensity, int(counts.max()), rng
-        )
+    for rows in _row_chunks(config.n_users, (config.choice_pool * config.latent_dim) or config.n_items):
+        if propensity_cdf is None:  # every item is a candidate: (chunk users, items)
+            pool = np.broadcast_to(np.arange(config.n_items), (rows.stop - rows.start, config.n_items))
+            affinity = user_taste[rows] @ item_taste.T / np.sqrt(config.latent_dim)
+            log_weights = affinity / config.choice_temperature + log_propensity
+        else:  # (chunk users, choice_pool): the propensity is in the draw, a repeat is never chosen
+            uniforms = pool_rng.random((rows.stop - rows.start, config.choice_pool)) * propensity_cdf[-1]
+            pool = np.sort(np.minimum(np.searchsorted(propensity_cdf, uniforms, side="right"), config.n_items - 1))
+            affinity = np.einsum("ud,upd->up", user_taste[rows], item_taste[pool]) / np.sqrt(config.latent_dim)
+            repeat = np.zeros(pool.shape, dtype=bool)
+            repeat[:, 1:] = pool[:, 1:] == pool[:, :-1]
+            log_weights = np.where(repeat, -np.inf, affinity / config.choice_temperature)
+            counts[rows] = np.minimum(counts[rows], (~repeat).sum(axis=1))
+        chosen = _top_k_without_replacement(log_weights, int(counts[rows].max()), rng)
         taken = np.arange(chosen.shape[1]) < counts[rows, None]
         chunk_users = np.nonzero(taken)[0]
         users.append(chunk_users + rows.start)
-        items.append(chosen[taken])
+        items.append(pool[chunk_users, chosen[taken]])
         picked.append(affinity[chunk_users, chosen[taken]])
     users, items, picked = np.concatenate(users), np.concatenate(items), np.concatenate(picked)
 
@@ -266,10 +286,17 @@ def _successors(
     """(items, n_successors): each item's fixed next items, near it in taste space, favouring popular ones."""
     unit = item_taste / np.linalg.norm(item_taste, axis=1, keepdims=True)
     pool = np.empty((config.n_items, config.successor_pool), dtype=np.int64)  # nearest items, nearest first
-    for rows in _row_chunks(config.n_items, config.n_items):
-        similarity = unit[rows] @ unit.T
-        similarity[np.arange(similarity.shape[0]), np.arange(rows.start, rows.stop)] = -np.inf
-        pool[rows] = _top_k(similarity, config.successor_pool)
+    for rows in _row_chunks(config.n_items, (config.neighbour_pool * config.latent_dim) or config.n_items):
+        own = np.arange(rows.start, rows.stop)[:, None]
+        if config.neighbour_pool:  # (chunk items, neighbour_pool) random candidates; repeats never chosen
+            candidates = np.sort(rng.integers(config.n_items, size=(len(own), config.neighbour_pool)), axis=1)
+            similarity = np.einsum("id,icd->ic", unit[rows], unit[candidates])
+            similarity[:, 1:][candidates[:, 1:] == candidates[:, :-1]] = -np.inf
+        else:
+            candidates = np.broadcast_to(np.arange(config.n_items), (len(own), config.n_items))
+            similarity = unit[rows] @ unit.T
+        similarity[candidates == own] = -np.inf
+        pool[rows] = np.take_along_axis(candidates, _top_k(similarity, config.successor_pool), axis=1)
     log_weights = config.session_popularity_exponent * log_propensity[pool]
     return np.take_along_axis(pool, _top_k_without_replacement(log_weights, config.n_successors, rng), axis=1)
 

@@ -17,6 +17,8 @@ from models.item_item import item_item_scores
 from models.selection import SeenItems, rows_of
 from training.evaluate.metrics import UserScorer
 
+# Item x item matrices are dense: item-kNN and EASE are fitted on catalogs up to this many items (1.6 GB each).
+DENSE_MAX_ITEMS = 20_000
 # Dense blocks (rows x columns) built at once while accumulating a gram matrix: 4M cells, 16 MB in float32.
 _BLOCK_CELLS = 1 << 22
 # A pair counted one by one (np.unique, ~100 ns) costs about as much as 1000 dense multiply-adds (~0.1 ns each).

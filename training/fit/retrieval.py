@@ -17,7 +17,13 @@ import tensorflow as tf
 
 from models.retrieval import RetrievalConfig, TwoTowerModel
 from training.data.examples import RatingContext, UserView, known_pairs
-from training.evaluate.baselines import ease_weights, item_item_scorer, item_knn_scorer, popularity_scorer
+from training.evaluate.baselines import (
+    DENSE_MAX_ITEMS,
+    ease_weights,
+    item_item_scorer,
+    item_knn_scorer,
+    popularity_scorer,
+)
 from training.evaluate.metrics import UserScorer, evaluate_retrieval
 from training.evaluate.two_stage import item_embeddings
 from training.fit.distribute import worker_batches
@@ -83,7 +89,7 @@ class EaseFit:
 
 
 def fit_ease(context: RatingContext, l2_grid: tuple[float, ...] = (50, 100, 200, 500, 1000, 2000),
-             max_items: int = 20_000) -> EaseFit | None:
+             max_items: int = DENSE_MAX_ITEMS) -> EaseFit | None:
     """EASE with the lambda of the best validation recall@10 when fitted on the fit part, refitted on
     the training part; None above ``max_items`` (O(n^3) time, n^2 memory)."""
     n_users, n_items = len(context.vocab.users), len(context.vocab.items)
@@ -105,10 +111,14 @@ def fit_ease(context: RatingContext, l2_grid: tuple[float, ...] = (50, 100, 200,
 
 
 def retrieval_baselines(context: RatingContext, ease: EaseFit | None) -> dict[str, UserScorer]:
-    """Popularity, item-kNN and EASE, fitted on the training part."""
+    """Popularity, item-kNN (up to ``DENSE_MAX_ITEMS`` items) and EASE, fitted on the training part."""
     n_users, n_items = len(context.vocab.users), len(context.vocab.items)
     train_users, train_items = known_pairs(context.frames["train"])
-    scorers = {"item_knn": item_knn_scorer(train_users, train_items, n_users, n_items)}
+    scorers = {}
+    if n_items <= DENSE_MAX_ITEMS:
+        scorers["item_knn"] = item_knn_scorer(train_users, train_items, n_users, n_items)
+    else:
+        log.info("item-kNN baseline skipped: %d items, more than %d", n_items, DENSE_MAX_ITEMS)
     if ease is not None:
         scorers[ease.name] = item_item_scorer(train_users, train_items, n_users, ease.train)
     scorers["popularity"] = popularity_scorer(context.counts)
