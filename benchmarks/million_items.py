@@ -2,7 +2,9 @@
 concurrency 8, and the served ScaNN index's recall@100 against exact search over that catalog.
 
     python -m benchmarks.million_items [--items 1200000] [--users 5000] [--ratings-per-user 1000]
-        [--concurrency 8] [--duration 30] [--set mf.epochs=2 ...] [--out bench-results/million_items.json]
+        [--concurrency 8] [--duration 30] [--set mf.epochs=2 ...] [--workdir DIR]
+        [--out bench-results/million_items.json]
+    python -m benchmarks.million_items --artifacts DIR/artifacts   # steps 3 and 4 on a kept version
 
 1. The synthetic generator writes ``--items`` items and ``--users`` users with about ``--ratings-per-user``
    ratings each (``benchmarks.scaling.write_data``). Users choose within a pool of items drawn by
@@ -129,11 +131,14 @@ def report(result: dict[str, Any]) -> str:
     data, training, serving, recall = result["data"], result["training"], result["serving"], result["recall"]
     recommend, memory = serving["recommend"], serving["memory_after_load"]
     verdict = "PASS" if recommend["p99_ms"] <= TARGET_P99_MS and not recommend["errors"] else "FAIL"
-    return "\n".join([
+    made = [] if data is None else [
         f"data: {data['items']:,} items, {data['users']:,} users, {data['ratings']:,} ratings "
         f"(generated in {data['generate_seconds']} s)",
-        f"training: {training['total_seconds']:.0f} s, peak RSS {training['peak_rss_mib']:,} MiB; served catalog "
-        f"{serving['items']:,} items (rated in the training part)",
+        f"training: {training['total_seconds']:.0f} s, peak RSS {training['peak_rss_mib']:,} MiB"]
+    return "\n".join([
+        *made,
+        f"version {serving['version']}: {serving['items']:,} items (those rated in the training part), "
+        f"{serving['users']:,} users",
         f"load: /readyz after {serving['load_seconds']} s; {memory['rss_mib']:,} MiB resident in "
         f"{memory['processes']} processes (peak {memory['peak_rss_mib']:,} MiB); after the traffic "
         f"{serving['memory_after_traffic']['rss_mib']:,} MiB",
@@ -161,24 +166,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=20_000, help="request cap (httpx client only)")
     parser.add_argument("--queries", type=int, default=1000, help="users whose ScaNN neighbours are checked")
     parser.add_argument("--out", type=Path, default=Path("bench-results/million_items.json"))
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the data and the trained version are written and kept (default: a temporary "
+                             "folder, deleted at the end)")
+    parser.add_argument("--artifacts", type=Path, default=None,
+                        help="serve and check the LATEST version of this artifact root (e.g. WORKDIR/artifacts of "
+                             "an earlier run) instead of generating and training one")
     args = parser.parse_args(argv)
     config = synthetic_config(args.items, args.users, args.ratings_per_user, args.seed, args.sessions,
                               args.choice_pool, args.neighbour_pool)
     overrides = [*TRAINING, *args.overrides]
     machine = serve.machine_info()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="recsys-million-") as folder:
-        data = scaling.write_data(Path(folder), config)
-        print(f"{data['ratings']:,} ratings of {data['users']:,} users on {data['items']:,} items "
-              f"(generated in {data['generate_seconds']} s): training...", flush=True)
-        training = scaling.train(Path(folder), overrides)
-        print(f"  trained in {training['total_seconds']:.0f} s; serving...", flush=True)
-        artifacts = Path(folder) / "artifacts"
+    with tempfile.TemporaryDirectory(prefix="recsys-million-") as temporary:
+        data = training = None
+        artifacts = args.artifacts
+        if artifacts is None:
+            folder = args.workdir or Path(temporary)
+            folder.mkdir(parents=True, exist_ok=True)
+            data = scaling.write_data(folder, config)
+            print(f"{data['ratings']:,} ratings of {data['users']:,} users on {data['items']:,} items "
+                  f"(generated in {data['generate_seconds']} s): training...", flush=True)
+            training = scaling.train(folder, overrides)
+            print(f"  trained in {training['total_seconds']:.0f} s; serving...", flush=True)
+            artifacts = folder / "artifacts"
         serving = serve_version(artifacts, args.concurrency, args.duration, args.requests,
                                 args.out.with_suffix(".server.log"))
         print("  served; checking the index against exact search...", flush=True)
         recall = served_recall(artifacts, args.queries, args.seed)
-    result = {"machine": machine, "settings": {"synthetic": asdict(config), "training": overrides},
+    settings = None if args.artifacts else {"synthetic": asdict(config), "training": overrides}
+    result = {"machine": machine, "settings": settings,
               "data": data, "training": training, "serving": serving, "recall": recall}
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(report(result))

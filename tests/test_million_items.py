@@ -14,7 +14,8 @@ def test_a_catalog_above_the_dense_limit_trains_serves_and_is_searched(tmp_path)
     out = tmp_path / "million.json"
     assert million_items.main(["--items", "40000", "--users", "300", "--ratings-per-user", "300", "--sessions", "500",
                                "--choice-pool", "3000", "--neighbour-pool", "200", "--set", "gru4rec.n_sample=128",
-                               "--duration", "2", "--queries", "100", "--out", str(out)]) == 0
+                               "--duration", "2", "--queries", "100", "--workdir", str(tmp_path / "work"),
+                               "--out", str(out)]) == 0
 
     result = json.loads(out.read_text())
     serving, recall = result["serving"], result["recall"]
@@ -27,3 +28,11 @@ def test_a_catalog_above_the_dense_limit_trains_serves_and_is_searched(tmp_path)
     assert recall["queries"] == 100
     assert 0.5 < recall["recall@100"] <= 1.0
     assert recall["recall@100_min"] <= recall["recall@100_p5"] <= recall["recall@100"]
+
+    again = tmp_path / "again.json"  # the kept version served and checked again, without training
+    assert million_items.main(["--artifacts", str(tmp_path / "work" / "artifacts"), "--duration", "1",
+                               "--queries", "50", "--out", str(again)]) == 0
+    result = json.loads(again.read_text())
+    assert result["data"] is None and result["training"] is None
+    assert result["serving"]["version"] == serving["version"] and result["serving"]["recommend"]["errors"] == 0
+    assert result["recall"]["queries"] == 50

@@ -26,6 +26,9 @@ clearly beat popularity. The generative story, and the signal each feature carri
   this share jumps too), and otherwise jumps to an item drawn ∝ exp(intent·item / ``intent_temperature``)
   × propensity**``session_popularity_exponent``. Clicks are ``min_click_gap``-``max_click_gap`` s apart.
   Measured at default size: next-item recall@20 of popularity 0.18, of first-order transition counts 0.71.
+* Catalogs of millions: both draws above score every item, O(users x items) and O(items^2). With
+  ``choice_pool`` a user chooses within a pool of items drawn ∝ propensity, and with ``neighbour_pool``
+  the nearest items are looked for among random ones: about the same story at O(rows x pool).
 
 Ids are ``u1``.., ``i1``.., ``s1``.. (sessions numbered in order of their start time).
 """
