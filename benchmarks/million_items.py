@@ -116,7 +116,9 @@ def served_recall(artifacts: Path, queries: int, seed: int = 0) -> dict[str, Any
     from app.backend import TensorFlowScorer
 
     started = time.perf_counter()
-    scorer = TensorFlowScorer(load_catalog(artifacts / fmt.read_latest(artifacts)))
+    # model_threads=0: TensorFlow's own thread pools, which a process whose TensorFlow already runs (a test
+    # session) cannot change
+    scorer = TensorFlowScorer(load_catalog(artifacts / fmt.read_latest(artifacts)), model_threads=0)
     load_seconds = time.perf_counter() - started
     embeddings = scorer.known_users.query_embeddings
     users = np.random.default_rng(seed).choice(len(embeddings), size=min(queries, len(embeddings)), replace=False)
