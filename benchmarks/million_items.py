@@ -40,6 +40,7 @@ import numpy as np
 from benchmarks import scaling, serve
 from benchmarks.ann import exact_top_k, neighbor_recall
 from benchmarks.loadgen import run_httpx, run_wrk, warm_up
+from benchmarks.soak import children, status_mib
 from models import artifact_format as fmt
 from training.data.synthetic import SyntheticConfig
 
@@ -57,33 +58,14 @@ def synthetic_config(items: int, users: int, ratings_per_user: float, seed: int,
                    neighbour_pool=neighbour_pool, seed=seed)
 
 
-def _children(pid: int) -> list[int]:
-    """Children of every thread of ``pid`` (a process started by another thread is listed under that thread)."""
-    children = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children.extend(int(child) for child in (task / "children").read_text().split())
-        except OSError:
-            continue
-    return children
-
-
-def _status_kib(pid: int, field: str) -> int:
-    try:
-        line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith(field))
-    except (OSError, StopIteration):
-        return 0
-    return int(line.split()[1])
-
-
 def process_tree_memory_mib(pid: int) -> dict[str, int]:
     """Resident memory now (VmRSS) and at its peak (VmHWM) of ``pid`` and its descendants, summed."""
     pids, pending = [], [pid]
     while pending:
         pids.append(pending.pop())
-        pending.extend(_children(pids[-1]))
-    return {"rss_mib": round(sum(_status_kib(p, "VmRSS") for p in pids) / 1024),
-            "peak_rss_mib": round(sum(_status_kib(p, "VmHWM") for p in pids) / 1024), "processes": len(pids)}
+        pending.extend(children(pids[-1]))
+    return {"rss_mib": round(sum(status_mib(p, "VmRSS") or 0 for p in pids)),
+            "peak_rss_mib": round(sum(status_mib(p, "VmHWM") or 0 for p in pids)), "processes": len(pids)}
 
 
 def serve_version(artifacts: Path, concurrency: int, duration: int, requests: int, log_path: Path) -> dict[str, Any]:

@@ -39,25 +39,40 @@ def mixed_pool(traffic: dict[str, list[Request]], size: int = POOL_SIZE) -> list
     return [next(cycles[pattern[i % len(pattern)]]) for i in range(size)]
 
 
-def resident_mib(pid: int) -> float | None:
+def status_mib(pid: int, field: str = "VmRSS") -> float | None:
+    """A memory field of ``/proc/<pid>/status`` (VmRSS: resident now, VmHWM: its peak) in MiB; None if gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         return None
     return None
 
 
+def resident_mib(pid: int) -> float | None:
+    return status_mib(pid, "VmRSS")
+
+
+def children(pid: int) -> list[int]:
+    """Children of every thread of ``pid`` (a process started by another thread is listed under that thread)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found.extend(int(child) for child in task.read_text().split())
+        except OSError:
+            continue
+    return found
+
+
 def model_process_pid(server_pid: int) -> int | None:
     """The server's child started by multiprocessing's spawn (the model process)."""
-    for children in Path(f"/proc/{server_pid}/task").glob("*/children"):
-        for pid in children.read_text().split():
-            try:
-                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    return int(pid)
-            except OSError:
-                continue
+    for pid in children(server_pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except OSError:
+            continue
     return None
 
 
