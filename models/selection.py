@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 PADDING_INDEX = 0
-MASK_MAX_CELLS = 200_000_000  # a dense users x items bitmap up to 200 MB; CSR lookups above
+MASK_MAX_CELLS = 200_000_000  # a dense users x items bitmap up to 200 MB; sorted keys above
 
 
 def rows_of(indices: np.ndarray) -> np.ndarray:
@@ -42,30 +42,35 @@ def top_columns(scores: np.ndarray, k: int) -> np.ndarray:
 @dataclass(frozen=True)
 class SeenItems:
     """The columns (items) each row (user) has interacted with, as CSR arrays, with a dense bitmap
-    beside them when it is small enough (``MASK_MAX_CELLS``) for vectorized lookups."""
+    beside them when it is small enough (``MASK_MAX_CELLS``), else every (row, column) pair as one sorted
+    key: lookups are vectorized over a whole batch either way."""
 
     indptr: np.ndarray  # (n_rows + 1,) int64
     indices: np.ndarray  # (nnz,) column numbers
     n_columns: int
     mask: np.ndarray | None = None  # (n_rows, n_columns) bool
+    keys: np.ndarray | None = None  # (nnz,) sorted row x n_columns + column, where there is no mask
 
     @classmethod
-    def from_csr(cls, indptr: np.ndarray, indices: np.ndarray, n_columns: int) -> SeenItems:
+    def from_csr(cls, indptr: np.ndarray, indices: np.ndarray, n_columns: int,
+                 mask_max_cells: int = MASK_MAX_CELLS) -> SeenItems:
         n_rows = len(indptr) - 1
-        mask = None
-        if n_rows * n_columns <= MASK_MAX_CELLS:
+        rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(indptr))
+        if n_rows * n_columns <= mask_max_cells:
             mask = np.zeros((n_rows, n_columns), dtype=bool)
-            mask[np.repeat(np.arange(n_rows), np.diff(indptr)), indices] = True
-        return cls(indptr, indices, n_columns, mask)
+            mask[rows, indices] = True
+            return cls(indptr, indices, n_columns, mask=mask)
+        return cls(indptr, indices, n_columns, keys=np.sort(rows * n_columns + indices))
 
     @classmethod
-    def from_lists(cls, lists: Sequence[np.ndarray], n_columns: int) -> SeenItems:
+    def from_lists(cls, lists: Sequence[np.ndarray], n_columns: int,
+                   mask_max_cells: int = MASK_MAX_CELLS) -> SeenItems:
         """Row r's columns are ``lists[r]``."""
         indptr = np.zeros(len(lists) + 1, dtype=np.int64)
         indptr[1:] = np.cumsum([len(columns) for columns in lists])
         indices = (np.concatenate([np.asarray(columns, np.int64) for columns in lists]).astype(np.int32)
                    if len(lists) else np.zeros(0, np.int32))
-        return cls.from_csr(indptr, indices, n_columns)
+        return cls.from_csr(indptr, indices, n_columns, mask_max_cells)
 
     @property
     def counts(self) -> np.ndarray:
@@ -78,7 +83,11 @@ class SeenItems:
         """(B,) rows and (B, n) columns -> (B, n) bool: has the row seen the column?"""
         if self.mask is not None:
             return self.mask[rows[:, np.newaxis], columns]
-        return np.stack([np.isin(items, self.of(row)) for row, items in zip(rows, columns, strict=True)])
+        if not len(self.keys):
+            return np.zeros(np.shape(columns), dtype=bool)
+        wanted = np.asarray(rows, np.int64)[:, np.newaxis] * self.n_columns + columns
+        found = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
+        return self.keys[found] == wanted
 
     def exclude(self, scores: np.ndarray, rows: np.ndarray) -> None:
         """Set each row's seen columns of a (B, n_columns) score matrix to -inf, in place."""

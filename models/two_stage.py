@@ -43,6 +43,7 @@ def _untimed(name: str) -> AbstractContextManager:
 
 
 Search = Callable[[np.ndarray, int], np.ndarray]  # (B, d) queries, n -> (B, n) item rows, best first
+SEARCH_MARGIN = 2  # the index's first search asks for this many times the candidates it must find
 
 
 @dataclass(frozen=True)
@@ -115,16 +116,16 @@ class TwoStage:
         wanted = max(self.candidates, *ks)
         items, users = self.items, self.users
         n_items = users.seen.n_columns
-        # Ask for enough neighbours that `wanted` remain after removing the seen ones.
-        n = min(n_items, wanted + int(users.seen.counts[user_rows].max()))
+        # Enough neighbours that `wanted` remain after removing the seen ones, row by row.
+        needed = np.minimum(n_items, wanted + users.seen.counts[user_rows])
         mix, logit = self.mix, self.mix.two_tower / self.temperature
         queries = None
         if logit or not mix.exact:  # the two-tower source, or the index that finds candidates without one
             with stage("embed"):
                 queries = users.query_embeddings[user_rows]
-        with stage("retrieve"):
-            catalog = None
-            if mix.exact:  # no index for these sources: every item is scored exactly
+        catalog = None
+        if mix.exact:  # no index for these sources: every item is scored exactly
+            with stage("retrieve"):
                 catalog = np.zeros((len(user_rows), n_items), dtype=np.float32)
                 if mix.item_item:
                     catalog += mix.item_item * item_item_scores(items.item_item, users.seen, user_rows)
@@ -132,11 +133,13 @@ class TwoStage:
                     catalog += mix.autoencoder * items.autoencoder.scores(users.seen, user_rows)
                 if logit:
                     catalog += logit * (queries @ items.item_embeddings.T)
-                retrieved = top_columns(catalog, n)
-            else:
-                retrieved = items.search(queries, n)
+                retrieved = top_columns(catalog, int(needed.max()))
+            with stage("filter"):
+                matrix, lengths = self._first_unseen(user_rows, retrieved, wanted)
+        else:
+            matrix, lengths = self._search_unseen(queries, user_rows, wanted, needed, stage)
         with stage("filter"):
-            matrix, lengths = self._unseen_candidates(user_rows, retrieved, wanted, ks)
+            self._top_up(user_rows, matrix, lengths, ks)
         with stage("rank"):
             ratings = users.ratings(user_rows, matrix)
             if catalog is not None:
@@ -152,25 +155,43 @@ class TwoStage:
             return Ranked(np.take_along_axis(matrix, best, axis=1), np.take_along_axis(scores, best, axis=1),
                           np.take_along_axis(ratings, best, axis=1), np.minimum(lengths, max(ks)))
 
-    def _unseen_candidates(self, user_rows: np.ndarray, retrieved: np.ndarray, wanted: int,
-                           ks: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(B, width) of each user's first ``wanted`` unseen retrieved items, and how many of each row
-        are real: rows that come up short (tiny catalogs, heavy users) are topped up with popular unseen
-        items to at least k, then padded."""
-        seen = self.users.seen
-        unseen = ~seen.contains(user_rows, retrieved)  # (B, n)
-        keep = unseen & (np.cumsum(unseen, axis=1) <= wanted)
-        lengths = keep.sum(axis=1)
-        if (lengths == wanted).all():  # the usual case, without a Python loop
-            return retrieved[keep].reshape(len(user_rows), wanted), lengths
-        rows = []
-        for position, user in enumerate(user_rows):
-            candidates = retrieved[position][keep[position]]
-            if len(candidates) < ks[position]:
-                extra = self.popular_rows[~np.isin(self.popular_rows,
-                                                   np.concatenate([seen.of(int(user)), candidates]))]
-                candidates = np.concatenate([candidates, extra[: ks[position] - len(candidates)]])
-            rows.append(candidates)
-        lengths = np.array([len(candidates) for candidates in rows])
-        width = max(int(lengths.max()), 1)
-        return np.stack([np.pad(candidates, (0, width - len(candidates))) for candidates in rows]), lengths
+    def _search_unseen(self, queries: np.ndarray, user_rows: np.ndarray, wanted: int, needed: np.ndarray,
+                       stage: Stage) -> tuple[np.ndarray, np.ndarray]:
+        """``_first_unseen`` of the index's neighbours. Most users' nearest neighbours are mostly unseen, and
+        an index search costs more the more neighbours it returns: the batch asks for ``SEARCH_MARGIN`` x
+        ``wanted`` first, and only the rows short of ``wanted`` unseen ones ask again for all they may need
+        (``needed``: ``wanted`` + the row's seen count)."""
+        first = np.minimum(needed, SEARCH_MARGIN * wanted)
+        with stage("retrieve"):
+            retrieved = self.items.search(queries, int(first.max()))
+        with stage("filter"):
+            matrix, lengths = self._first_unseen(user_rows, retrieved, wanted)
+        again = np.flatnonzero((lengths < wanted) & (first < needed))
+        if len(again):
+            with stage("retrieve"):
+                retrieved = self.items.search(queries[again], int(needed[again].max()))
+            with stage("filter"):
+                matrix[again], lengths[again] = self._first_unseen(user_rows[again], retrieved, wanted)
+        return matrix, lengths
+
+    def _first_unseen(self, user_rows: np.ndarray, retrieved: np.ndarray,
+                      wanted: int) -> tuple[np.ndarray, np.ndarray]:
+        """(B, wanted) of each row's first ``wanted`` unseen ``retrieved`` items, and how many of each row
+        there are (the rest is padding: row 0)."""
+        unseen = ~self.users.seen.contains(user_rows, retrieved)  # (B, n)
+        position = np.cumsum(unseen, axis=1) - 1
+        keep = unseen & (position < wanted)
+        matrix = np.zeros((len(user_rows), wanted), dtype=np.int64)
+        matrix[np.nonzero(keep)[0], position[keep]] = retrieved[keep]
+        return matrix, keep.sum(axis=1)
+
+    def _top_up(self, user_rows: np.ndarray, matrix: np.ndarray, lengths: np.ndarray, ks: list[int]) -> None:
+        """Rows with fewer than k candidates (tiny catalogs, heavy users) get popular unseen items up to k,
+        in place."""
+        for position in np.flatnonzero(lengths < np.array(ks)):
+            have = matrix[position, :lengths[position]]
+            seen = self.users.seen.of(int(user_rows[position]))
+            extra = self.popular_rows[~np.isin(self.popular_rows, np.concatenate([seen, have]))]
+            extra = extra[:ks[position] - len(have)]
+            matrix[position, len(have):len(have) + len(extra)] = extra
+            lengths[position] += len(extra)

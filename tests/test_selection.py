@@ -18,17 +18,19 @@ def test_rows_and_indices_are_one_apart_and_invert_each_other():
 
 def _both_paths(lists, n_columns):
     dense = SeenItems.from_lists(lists, n_columns)
-    csr = SeenItems(dense.indptr, dense.indices, n_columns)  # no bitmap: what large catalogs use
-    assert dense.mask is not None
-    return dense, csr
+    keyed = SeenItems.from_lists(lists, n_columns, mask_max_cells=0)  # no bitmap: what large catalogs use
+    assert dense.mask is not None and keyed.mask is None
+    return dense, keyed
 
 
-def test_seen_lookup_agrees_between_the_bitmap_and_the_csr_path():
-    users, items = np.array([0, 1, 2]), np.array([[0, 1, 2], [0, 1, 2], [2, 3, 0]])
-    expected = [[True, True, False], [False, False, False], [True, False, False]]
-    for seen in _both_paths([np.array([0, 1]), np.array([], np.int64), np.array([2])], 6):
+def test_seen_lookup_agrees_between_the_bitmap_and_the_sorted_keys():
+    users, items = np.array([0, 1, 2, 2]), np.array([[0, 1, 2], [0, 1, 2], [2, 3, 5], [0, 5, 1]])
+    expected = [[True, True, False], [False, False, False], [True, False, True], [False, True, False]]
+    for seen in _both_paths([np.array([1, 0]), np.array([], np.int64), np.array([5, 2])], 6):  # rows unsorted
         assert seen.contains(users, items).tolist() == expected
-        assert seen.counts.tolist() == [2, 0, 1] and seen.of(0).tolist() == [0, 1]
+        assert seen.counts.tolist() == [2, 0, 2] and seen.of(0).tolist() == [1, 0]
+    for seen in _both_paths([np.array([], np.int64)], 3):  # nobody has seen anything
+        assert not seen.contains(np.array([0]), np.array([[0, 2]])).any()
 
 
 def test_exclude_sets_seen_columns_to_minus_infinity_in_place_even_through_a_view():
