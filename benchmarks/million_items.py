@@ -35,7 +35,9 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks import scaling, serve
 from benchmarks.ann import exact_top_k, neighbor_recall
@@ -82,14 +84,43 @@ def serve_version(artifacts: Path, concurrency: int, duration: int, requests: in
             raise serve.ServerError(f"the server loaded version {served}, the traffic is from {vocab.version}")
         loaded = process_tree_memory_mib(server.process.pid)
         warm_up(server.url, "recommend", traffic, 200)
+        before = stage_totals(server.url)
         measurement = (run_wrk(wrk, server.url, traffic, concurrency, duration) if wrk else
                        run_httpx(server.url, traffic, concurrency, requests, duration))
         server.check_alive()
+        stages = stage_means(before, stage_totals(server.url))
         after = process_tree_memory_mib(server.process.pid)
     return {"version": vocab.version, "items": len(vocab.items), "users": len(vocab.users),
             "load_seconds": round(load_seconds, 1), "memory_after_load": loaded, "memory_after_traffic": after,
             "client": "wrk" if wrk else "httpx", "concurrency": concurrency, "duration_s": duration,
-            "recommend": asdict(measurement)}
+            "recommend": asdict(measurement), "stage_mean_ms": stages}
+
+
+def stage_totals(url: str) -> dict[str, tuple[float, int]]:
+    """The server's /metrics: seconds and observations so far of each /recommend stage (every request
+    observes its batch's model stages) and, as "batch_size", of the requests per batch."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    totals: dict[str, list] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name not in ("recsys_stage_seconds", "recsys_batch_size"):
+            continue
+        for sample in family.samples:
+            if sample.labels.get("endpoint") != "recommend" or not sample.name.endswith(("_sum", "_count")):
+                continue
+            entry = totals.setdefault(sample.labels.get("stage", "batch_size"), [0.0, 0])
+            entry[0 if sample.name.endswith("_sum") else 1] = sample.value
+    return {stage: (float(seconds), int(count)) for stage, (seconds, count) in totals.items()}
+
+
+def stage_means(before: dict[str, tuple[float, int]], after: dict[str, tuple[float, int]]) -> dict[str, float]:
+    """Mean milliseconds of each stage (mean requests per batch for "batch_size") between two readings."""
+    means = {}
+    for stage, (total, count) in after.items():
+        total_before, count_before = before.get(stage, (0.0, 0))
+        if count > count_before:
+            scale = 1 if stage == "batch_size" else 1000
+            means[stage] = round(scale * (total - total_before) / (count - count_before), 2)
+    return means
 
 
 def served_recall(artifacts: Path, queries: int, seed: int = 0) -> dict[str, Any]:
@@ -129,6 +160,9 @@ def report(result: dict[str, Any]) -> str:
         f"/recommend at concurrency {serving['concurrency']} ({serving['client']}, {serving['duration_s']} s): "
         f"{recommend['rps']:.0f} rps, p50 {recommend['p50_ms']:.2f} ms, p90 {recommend['p90_ms']:.2f} ms, "
         f"p99 {recommend['p99_ms']:.2f} ms, {recommend['errors']} errors",
+        "  mean ms per stage: " + ", ".join(f"{stage} {ms}" for stage, ms in serving["stage_mean_ms"].items()
+                                            if stage != "batch_size")
+        + f"; {serving['stage_mean_ms'].get('batch_size', 0)} requests per batch",
         f"ScaNN recall@{RECALL_K} against exact search, {recall['queries']} users: {recall[f'recall@{RECALL_K}']} "
         f"(5% of users below {recall[f'recall@{RECALL_K}_p5']}, lowest {recall[f'recall@{RECALL_K}_min']})",
         f"{verdict}  p99 <= {TARGET_P99_MS:g} ms at concurrency {serving['concurrency']}"])

@@ -25,6 +25,9 @@ def test_a_catalog_above_the_dense_limit_trains_serves_and_is_searched(tmp_path)
     assert serving["memory_after_load"]["processes"] >= 2  # the API process and its model process
     assert serving["memory_after_load"]["rss_mib"] > 300  # TensorFlow and the models are in there
     assert serving["recommend"]["requests"] > 0 and serving["recommend"]["errors"] == 0
+    stages = serving["stage_mean_ms"]  # the server's own account of the measured traffic
+    assert {"queue", "retrieve", "filter", "rank", "serialize"} <= set(stages) and stages["batch_size"] >= 1
+    assert 0 < stages["retrieve"] < serving["recommend"]["p99_ms"]
     assert recall["queries"] == 100
     assert 0.5 < recall["recall@100"] <= 1.0
     assert recall["recall@100_min"] <= recall["recall@100_p5"] <= recall["recall@100"]
