@@ -50,10 +50,6 @@ def status_mib(pid: int, field: str = "VmRSS") -> float | None:
     return None
 
 
-def resident_mib(pid: int) -> float | None:
-    return status_mib(pid, "VmRSS")
-
-
 def children(pid: int) -> list[int]:
     """Children of every thread of ``pid`` (a process started by another thread is listed under that thread)."""
     found = []
@@ -89,7 +85,7 @@ class MemorySampler:
 
     def sample(self) -> dict[str, float | None]:
         row = {"t_s": round(time.monotonic() - self._started, 1),
-               **{name: resident_mib(pid) for name, pid in self.pids.items()}}
+               **{name: status_mib(pid) for name, pid in self.pids.items()}}
         self.samples.append(row)
         return row
 

@@ -35,7 +35,7 @@ def test_only_rows_short_of_unseen_neighbours_search_again_for_all_they_may_need
     assert ranked.lengths.tolist() == [3, 3, 3]
 
 
-def test_a_user_who_has_seen_nearly_everything_is_topped_up_with_popular_items_to_k_then_padded():
+def test_a_user_who_has_seen_nearly_everything_gets_what_is_left_then_padding():
     searches: list[tuple[int, int]] = []
     order = _order([list(range(1, N_ITEMS))], searches)  # only item 0 is unseen
     ranked = order.recommend(np.array([0]), [3])
