@@ -54,16 +54,20 @@ class FeatureEncoder(tf.Module):
     def items(self, item_ids: tf.Tensor) -> tf.Tensor:
         return tf.cast(self.item_table.lookup(item_ids), tf.int32)
 
-    def users(self, raw: Features) -> dict[str, tf.Tensor]:
+    def profile(self, raw: Features) -> dict[str, tf.Tensor]:
+        """The user's id, categorical features and age group (``user_id``, ``categories``, ``age``)."""
         age = tf.cast(raw["age"], tf.float32)
         bucket = tf.searchsorted(self.age_boundaries, tf.where(tf.math.is_nan(age), 0.0, age), side="right") + 1
         return {
             "user": tf.cast(self.user_table.lookup(raw["user_id"]), tf.int32),
             "categories": self.categories(raw["categories"]),
             "age_bucket": tf.where(tf.math.is_nan(age), 0, tf.cast(bucket, tf.int32)),
-            "recent_items": self.items(raw["recent_items"]),
-            "recent_ratings": tf.cast(raw["recent_ratings"], tf.float32),
         }
+
+    def users(self, raw: Features) -> dict[str, tf.Tensor]:
+        """Every user input of the signatures (``models.artifact_format.USER_FEATURES``) -> indices."""
+        return {**self.profile(raw), "recent_items": self.items(raw["recent_items"]),
+                "recent_ratings": tf.cast(raw["recent_ratings"], tf.float32)}
 
 
 @config_dataclass

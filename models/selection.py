@@ -63,6 +63,14 @@ class SeenItems:
         return cls(indptr, indices, n_columns, keys=np.sort(rows * n_columns + indices))
 
     @classmethod
+    def from_pairs(cls, rows: np.ndarray, columns: np.ndarray, n_rows: int, n_columns: int,
+                   mask_max_cells: int = MASK_MAX_CELLS) -> SeenItems:
+        """Row r's columns are the ``columns[i]`` where ``rows[i] == r`` (repeats count once)."""
+        keys = np.unique(np.asarray(rows, np.int64) * n_columns + np.asarray(columns, np.int64))
+        indptr = np.searchsorted(keys, np.arange(n_rows + 1, dtype=np.int64) * n_columns)
+        return cls.from_csr(indptr, (keys % n_columns).astype(np.int32), n_columns, mask_max_cells)
+
+    @classmethod
     def from_lists(cls, lists: Sequence[np.ndarray], n_columns: int,
                    mask_max_cells: int = MASK_MAX_CELLS) -> SeenItems:
         """Row r's columns are ``lists[r]``."""
@@ -75,6 +83,10 @@ class SeenItems:
     @property
     def counts(self) -> np.ndarray:
         return np.diff(self.indptr)
+
+    def counts_of(self, rows: np.ndarray) -> np.ndarray:
+        """``counts[rows]`` without computing every row's."""
+        return self.indptr[rows + 1] - self.indptr[rows]
 
     def of(self, row: int) -> np.ndarray:
         return self.indices[self.indptr[row]:self.indptr[row + 1]]

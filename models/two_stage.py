@@ -117,7 +117,7 @@ class TwoStage:
         items, users = self.items, self.users
         n_items = users.seen.n_columns
         # Enough neighbours that `wanted` remain after removing the seen ones, row by row.
-        needed = np.minimum(n_items, wanted + users.seen.counts[user_rows])
+        needed = np.minimum(n_items, wanted + users.seen.counts_of(user_rows))
         mix, logit = self.mix, self.mix.two_tower / self.temperature
         queries = None
         if logit or not mix.exact:  # the two-tower source, or the index that finds candidates without one

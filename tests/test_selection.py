@@ -46,3 +46,12 @@ def test_item_item_scores_sum_the_weight_rows_of_the_seen_items():
     weights = np.arange(9, dtype=np.float32).reshape(3, 3)
     seen = SeenItems.from_lists([np.array([0, 2]), np.array([], np.int64)], 3)
     assert item_item_scores(weights, seen, np.array([1, 0])).tolist() == [[0, 0, 0], [6, 8, 10]]
+
+
+def test_seen_from_pairs_counts_repeats_once_and_keeps_empty_rows():
+    rows, columns = np.array([2, 0, 2, 2, 0]), np.array([5, 1, 2, 5, 0])
+    for mask_max_cells in (10**6, 0):
+        seen = SeenItems.from_pairs(rows, columns, 4, 6, mask_max_cells=mask_max_cells)
+        assert [seen.of(row).tolist() for row in range(4)] == [[0, 1], [], [2, 5], []]
+        assert seen.counts.tolist() == [2, 0, 2, 0]
+        assert seen.counts_of(np.array([2, 1])).tolist() == [2, 0]

@@ -162,10 +162,9 @@ def test_rating_range_flag_is_checked(text: str, message: str) -> None:
 def test_any_user_feature_columns_reach_the_models_inputs():
     import tensorflow as tf
 
-    from models.artifact_format import user_feature_arrays
     from models.features import FeatureEncoder
-    from models.vocabulary import build_vocabularies
-    from training.data.examples import user_feature_frame
+    from models.vocabulary import build_vocabularies, user_feature_columns
+    from training.data.examples import user_profile_frame
 
     interactions = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "item_id": ["i1", "i1", "i2"],
                                  "rating": [4.0, 3.0, 5.0], "timestamp": [1, 2, 3]})
@@ -174,11 +173,11 @@ def test_any_user_feature_columns_reach_the_models_inputs():
     vocab = build_vocabularies(interactions, pd.DataFrame(columns=["item_id", "title", "genres"]), users)
     assert vocab.user_features == ("plan", "country")
     assert vocab.user_categories == ("country=de", "country=fr", "plan=free", "plan=gold")
-    frame = user_feature_frame(interactions, users, ("u1", "u2", "u3", "new"), history_length=5,
-                               rating_range=(1.0, 5.0))
-    raw = user_feature_arrays(frame)
-    assert raw["categories"].tolist() == [["gold", "fr"], ["free", "de"], ["", "fr"], ["", ""]]
-    encoded = FeatureEncoder(vocab).users({name: tf.constant(values.tolist() if values.dtype == object else values)
-                                           for name, values in raw.items()})
+    frame = user_profile_frame(users, ("u1", "u2", "u3", "new"))
+    categories = frame[list(user_feature_columns(frame))].to_numpy(dtype=object)
+    assert categories.tolist() == [["gold", "fr"], ["free", "de"], ["", "fr"], ["", ""]]
+    encoded = FeatureEncoder(vocab).profile({"user_id": tf.constant(frame["user_id"].tolist()),
+                                             "age": frame["age"].to_numpy(),
+                                             "categories": tf.constant(categories.tolist())})
     # index = position in user_categories + 1; 0 for unknown ("" or a user the data has no row for)
     assert encoded["categories"].numpy().tolist() == [[4, 2], [3, 1], [0, 2], [0, 0]]

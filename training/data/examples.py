@@ -15,9 +15,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from models.artifact_format import user_feature_arrays
 from models.features import FeatureEncoder, to_tensor
-from models.history import fill_unrated
 from models.selection import SeenItems, rows_of
 from models.vocabulary import (
     ItemFeatureTables,
@@ -34,9 +32,10 @@ from training.data.split import RatingSplit
 class UserView:
     """Users as seen from one body of interactions (index arrays have a zero row 0 for unknown users)."""
 
-    frame: pd.DataFrame  # user_id, age, categorical features, recent_items, recent_ratings; vocabulary order
+    frame: pd.DataFrame  # user_id, age, categorical features; vocabulary order
     indices: dict[str, np.ndarray]  # models.features.USER_INDEX_KEYS -> (n_users + 1, ...)
     seen: SeenItems  # user row -> item rows interacted with (excluded from recommendations)
+    history_lengths: np.ndarray  # (n_users,) items in each user's recent_items row (the rest is padding)
 
 
 @dataclass(frozen=True)
@@ -65,23 +64,52 @@ class RatingContext:
         return {int(user): set(group.tolist()) for user, group in frame.groupby("user_index")["item_index"]}
 
 
-def user_feature_frame(interactions: pd.DataFrame, users: pd.DataFrame, user_ids: tuple[str, ...],
-                       history_length: int, rating_range: tuple[float, float]) -> pd.DataFrame:
-    """One row per id in ``user_ids``: age and the categorical features (NaN / "" where unknown) and the
-    user's latest ``history_length`` items, oldest first, with their ratings (``models.history``)."""
-    ordered = interactions.sort_values(["user_id", "timestamp"], kind="stable").groupby("user_id", sort=False)
-    recent = ordered["item_id"].agg(lambda items: items.iloc[-history_length:].tolist())
-    recent_ratings = ordered["rating"].agg(
-        lambda ratings: fill_unrated(ratings.iloc[-history_length:].astype(float).tolist(), rating_range))
+def user_profile_frame(users: pd.DataFrame, user_ids: tuple[str, ...]) -> pd.DataFrame:
+    """One row per id in ``user_ids``: the age and the categorical features (NaN / "" where unknown)."""
     frame = pd.DataFrame({"user_id": list(user_ids)})
     features = users if "age" in users else users.assign(age=np.nan)
     frame = frame.merge(features.drop_duplicates("user_id"), on="user_id", how="left")
     frame["age"] = frame["age"].astype(np.float32)
     categories = list(user_feature_columns(frame))
     frame[categories] = frame[categories].astype(object).where(frame[categories].notna(), "").astype(str)
-    for column, values in (("recent_items", recent), ("recent_ratings", recent_ratings)):
-        frame[column] = frame["user_id"].map(values).apply(lambda found: found if isinstance(found, list) else [])
     return frame
+
+
+@dataclass(frozen=True)
+class RecentHistory:
+    """Each user's latest interactions, oldest first, right-padded with item index 0 (``models.history``
+    fills the rating of an interaction that has none). Row r is user row r."""
+
+    items: np.ndarray  # (n_users, width) int32 item indices
+    ratings: np.ndarray  # (n_users, width) float32
+    lengths: np.ndarray  # (n_users,) int64 interactions kept per user
+
+
+def recent_history(user_rows: np.ndarray, items: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray,
+                   n_users: int, history_length: int, rating_range: tuple[float, float]) -> RecentHistory:
+    """The latest ``history_length`` interactions of each of ``n_users`` users (ties in time keep the
+    log's order), built from index arrays: no per-interaction Python object, so it costs a few bytes
+    per interaction whatever the ids look like."""
+    order = np.argsort(timestamps, kind="stable")
+    order = order[np.argsort(user_rows[order], kind="stable")]
+    users = user_rows[order]
+    starts = np.searchsorted(users, np.arange(n_users + 1))
+    lengths = np.minimum(np.diff(starts), history_length)
+    kept_users = np.repeat(np.arange(n_users), lengths)
+    # Positions of each user's last `lengths` rows, oldest first.
+    column = np.arange(len(kept_users)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    rows = order[np.repeat(starts[1:] - lengths, lengths) + column]
+    width = max(1, int(lengths.max(initial=0)))
+    values = ratings[rows].astype(np.float64)
+    rated = ~np.isnan(values)
+    rated_sum = np.bincount(kept_users, weights=np.where(rated, values, 0.0), minlength=n_users)
+    rated_count = np.bincount(kept_users, weights=rated, minlength=n_users)
+    neutral = np.where(rated_count > 0, rated_sum / np.maximum(rated_count, 1), sum(rating_range) / 2)
+    history = RecentHistory(items=np.zeros((n_users, width), np.int32), ratings=np.zeros((n_users, width), np.float32),
+                            lengths=lengths)
+    history.items[kept_users, column] = items[rows]
+    history.ratings[kept_users, column] = np.where(rated, values, neutral[kept_users])
+    return history
 
 
 def _index(values: pd.Series, ids: tuple[str, ...]) -> np.ndarray:
@@ -91,19 +119,24 @@ def _index(values: pd.Series, ids: tuple[str, ...]) -> np.ndarray:
 
 def _user_view(encoder: FeatureEncoder, interactions: pd.DataFrame, users: pd.DataFrame, vocab: Vocabularies,
                history_length: int, rating_range: tuple[float, float]) -> UserView:
-    frame = user_feature_frame(interactions, users, vocab.users, history_length, rating_range)
-    raw = user_feature_arrays(frame)
-    encoded = encoder.users({name: to_tensor(values) for name, values in raw.items()})
+    frame = user_profile_frame(users, vocab.users)
+    profile = encoder.profile({"user_id": to_tensor(frame["user_id"].to_numpy(object)), "age": frame["age"].to_numpy(),
+                               "categories": to_tensor(frame[list(user_feature_columns(frame))].to_numpy(object))})
+    user_rows = rows_of(_index(interactions["user_id"], vocab.users))
+    item_indices = _index(interactions["item_id"], vocab.items)
+    known_user = user_rows >= 0
+    history = recent_history(user_rows[known_user], item_indices[known_user],
+                             interactions["rating"].to_numpy(np.float32)[known_user],
+                             interactions["timestamp"].to_numpy()[known_user], len(vocab.users), history_length,
+                             rating_range)
+    per_user = {**{name: tensor.numpy() for name, tensor in profile.items()},
+                "recent_items": history.items, "recent_ratings": history.ratings}
     # Row 0 stands for unknown users: all features at their padding index.
-    indices = {}
-    for name, tensor in encoded.items():
-        values = tensor.numpy()
-        indices[name] = np.concatenate([np.zeros_like(values[:1]), values])
-    pairs = pd.DataFrame({"user": rows_of(_index(interactions["user_id"], vocab.users)),
-                          "item": rows_of(_index(interactions["item_id"], vocab.items))})
-    by_user = pairs[(pairs["user"] >= 0) & (pairs["item"] >= 0)].groupby("user")["item"].unique()
-    lists = [np.sort(by_user.get(row, np.zeros(0, np.int64))) for row in range(len(vocab.users))]
-    return UserView(frame=frame, indices=indices, seen=SeenItems.from_lists(lists, len(vocab.items)))
+    indices = {name: np.concatenate([np.zeros_like(values[:1]), values]) for name, values in per_user.items()}
+    known_pair = known_user & (item_indices > 0)
+    seen = SeenItems.from_pairs(user_rows[known_pair], rows_of(item_indices[known_pair]), len(vocab.users),
+                                len(vocab.items))
+    return UserView(frame=frame, indices=indices, seen=seen, history_lengths=history.lengths)
 
 
 def prepare_ratings(data: RatingData, split: RatingSplit, history_length: int = 50) -> RatingContext:
@@ -142,6 +175,15 @@ def known_pairs(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return rows["user_index"].to_numpy(), rows["item_index"].to_numpy()
 
 
+def shuffled_positions(n_rows: int, seed: int) -> tf.data.Dataset:
+    """0..n_rows-1 in a new random order at each pass (epoch), the same orders for the same seed. One
+    int64 permutation per pass (8 bytes a row), where a full-length ``Dataset.shuffle`` buffer keeps
+    every element as a tensor (about 240 bytes a row)."""
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2).take(1)
+    return seeds.flat_map(lambda pass_seed: tf.data.Dataset.from_tensor_slices(
+        tf.random.experimental.stateless_shuffle(tf.range(n_rows, dtype=tf.int64), seed=pass_seed)))
+
+
 def interaction_dataset(view: UserView, frame: pd.DataFrame, batch_size: int, shuffle_seed: int | None = None,
                         counts: np.ndarray | None = None) -> tf.data.Dataset:
     """Batches of user index features + ``item`` and ``rating`` (and ``item_log_probability`` when item
@@ -155,11 +197,9 @@ def interaction_dataset(view: UserView, frame: pd.DataFrame, batch_size: int, sh
         columns["item_log_probability"] = np.log(np.maximum(counts, 1.0) / counts.sum()).astype(np.float32)[items]
     rows = {name: tf.constant(values) for name, values in columns.items()}
     tables = {name: tf.constant(values) for name, values in view.indices.items()}
-    # Row positions are shuffled, not rows: a shuffle buffer holds each element as tensors (about 240 bytes
-    # for a scalar), so one scalar instead of four saves two thirds of it; the order is the same.
     positions = tf.data.Dataset.range(len(frame))
     if shuffle_seed is not None:
-        positions = positions.shuffle(len(frame), seed=shuffle_seed, reshuffle_each_iteration=True)
+        positions = shuffled_positions(len(frame), shuffle_seed)
 
     def batch_at(batch_positions: tf.Tensor) -> dict[str, tf.Tensor]:
         batch = {name: tf.gather(values, batch_positions) for name, values in rows.items()}

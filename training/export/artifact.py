@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from models import artifact_format as fmt
 from models import checksums, rating_head, user_autoencoder
@@ -22,7 +24,7 @@ from models.selection import rows_of, top_columns
 from models.serving import QueryServing, RankingServing, SessionServing, save
 from models.session_mix import SessionMix
 from models.two_stage import TwoStage
-from training.data.examples import RatingContext
+from training.data.examples import RatingContext, UserView
 from training.data.sequences import SequenceSplit
 from training.export.ann import build_searcher
 from training.export.publish import publish
@@ -96,6 +98,20 @@ def _probes(bundle: ExportBundle, n_users: int = 3, n_items: int = 5, k: int = 1
     }
 
 
+def users_table(view: UserView, item_ids: tuple[str, ...]) -> pa.Table:
+    """The ``USERS`` file: each user's profile, then their recent items (ids) and ratings as lists; built
+    from the index tables with Arrow, not a Python object per interaction."""
+    lengths = view.history_lengths
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    kept = np.arange(view.indices["recent_items"].shape[1]) < lengths[:, np.newaxis]
+    recent_items = view.indices["recent_items"][1:][kept]  # row 0 of the index tables is the unknown user
+    ids = pa.array([fmt.PAD_ID, *item_ids], pa.string()).take(pa.array(recent_items))
+    table = pa.Table.from_pandas(view.frame, preserve_index=False)
+    return table.append_column("recent_items", pa.LargeListArray.from_arrays(offsets, ids)).append_column(
+        "recent_ratings", pa.LargeListArray.from_arrays(offsets, pa.array(view.indices["recent_ratings"][1:][kept])))
+
+
 def _write_files(directory: Path, bundle: ExportBundle) -> None:
     context = bundle.context
     vocab = context.vocab
@@ -103,7 +119,7 @@ def _write_files(directory: Path, bundle: ExportBundle) -> None:
     fmt.write_vocab(directory / fmt.ITEM_VOCAB, list(vocab.items))
     fmt.write_vocab(directory / fmt.SESSION_ITEM_VOCAB, list(bundle.session_split.item_ids))
     _catalog(bundle.catalog, vocab.items).to_parquet(directory / fmt.ITEMS, index=False)
-    context.train_view.frame.to_parquet(directory / fmt.USERS, index=False)
+    pq.write_table(users_table(context.train_view, vocab.items), directory / fmt.USERS)
     np.save(directory / fmt.POPULARITY, context.counts[1:].astype(np.float32))
     np.save(directory / fmt.SESSION_POPULARITY, bundle.session_split.counts[1:].astype(np.float32))
     if bundle.session_mix.weight:

@@ -1,0 +1,76 @@
+"""The per-user tables the rating models train on, built from index arrays, against the rule they follow
+(``models.history``): each user's latest items, oldest first, with unrated ones at the window's mean."""
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from models.artifact_format import user_feature_arrays
+from models.history import fill_unrated
+from models.selection import SeenItems
+from training.data.examples import UserView, recent_history, user_profile_frame
+from training.export.artifact import users_table
+
+
+def _reference(users, items, ratings, timestamps, n_users, length, rating_range):
+    """One user at a time, the way the rule reads."""
+    frame = pd.DataFrame({"user": users, "item": items, "rating": ratings, "timestamp": timestamps})
+    frame = frame.sort_values(["user", "timestamp"], kind="stable")
+    result = []
+    for user in range(n_users):
+        rows = frame[frame["user"] == user].iloc[-length:]
+        result.append((rows["item"].tolist(), fill_unrated(rows["rating"].astype(float).tolist(), rating_range)))
+    return result
+
+
+def test_recent_history_keeps_each_users_latest_items_in_time_order_and_fills_unrated_ones():
+    rng = np.random.default_rng(3)
+    n, n_users, length = 400, 9, 6
+    users = rng.integers(0, n_users - 1, n)  # the last user has no interaction
+    items = rng.integers(0, 20, n).astype(np.int32)  # 0: an item outside the vocabulary, kept in place
+    ratings = rng.choice([1.0, 2.5, 4.0, np.nan], n).astype(np.float32)
+    ratings[users == 3] = np.nan  # a user with no rating in the window: the mid-scale
+    timestamps = rng.integers(0, 30, n)  # many ties: they keep the log's order
+    n_few = 3
+    users[users == 7] = 6
+    users[:n_few] = 7  # a user with fewer interactions than the window
+    history = recent_history(users, items, ratings, timestamps, n_users, length, (1.0, 5.0))
+    expected = _reference(users, items, ratings, timestamps, n_users, length, (1.0, 5.0))
+    assert history.items.shape == history.ratings.shape == (n_users, length)
+    assert history.lengths.tolist() == [len(expected_items) for expected_items, _ in expected]
+    assert history.lengths[7] == n_few and history.lengths[8] == 0
+    for row, (expected_items, expected_ratings) in enumerate(expected):
+        kept = history.lengths[row]
+        assert history.items[row, :kept].tolist() == expected_items
+        np.testing.assert_allclose(history.ratings[row, :kept], expected_ratings, rtol=1e-6)
+        assert not history.items[row, kept:].any() and not history.ratings[row, kept:].any()
+    assert np.allclose(history.ratings[3, :history.lengths[3]], 3.0)
+
+
+def test_the_users_file_gives_the_server_the_tables_the_models_trained_on(tmp_path):
+    item_ids = ("i1", "i2", "i3")
+    history = recent_history(np.array([0, 0, 2, 0]), np.array([2, 1, 3, 0], np.int32),
+                             np.array([4.0, np.nan, 5.0, 2.0], np.float32), np.array([1, 2, 3, 4]), 3, 2, (1.0, 5.0))
+    frame = user_profile_frame(pd.DataFrame({"user_id": ["a", "c"], "age": [30.0, 40.0], "plan": ["x", "y"]}),
+                               ("a", "b", "c"))
+    indices = {"recent_items": np.concatenate([np.zeros((1, 2), np.int32), history.items]),
+               "recent_ratings": np.concatenate([np.zeros((1, 2), np.float32), history.ratings])}
+    view = UserView(frame=frame, indices=indices, seen=SeenItems.from_lists([], 3), history_lengths=history.lengths)
+    pq.write_table(users_table(view, item_ids), tmp_path / "users.parquet")
+    raw = user_feature_arrays(pd.read_parquet(tmp_path / "users.parquet"))
+    # user a's latest two: i1 (unrated: the window's mean, 2.0) then an item outside the vocabulary
+    assert raw["recent_items"].tolist() == [["i1", ""], ["", ""], ["i3", ""]]
+    np.testing.assert_allclose(raw["recent_ratings"], [[2.0, 2.0], [0.0, 0.0], [5.0, 0.0]])
+    assert raw["user_id"].tolist() == ["a", "b", "c"] and raw["categories"].tolist() == [["x"], [""], ["y"]]
+
+
+def test_training_rows_come_in_a_new_order_each_pass_and_the_same_orders_for_the_same_seed():
+    from training.data.examples import shuffled_positions
+
+    passes = [list(shuffled_positions(50, seed=7).repeat(3).as_numpy_iterator())[i * 50:(i + 1) * 50]
+              for i in range(3)]
+    assert all(sorted(order) == list(range(50)) for order in passes)
+    assert passes[0] != passes[1] != passes[2]
+    again = shuffled_positions(50, seed=7)
+    assert [list(again.as_numpy_iterator()) for _ in range(2)] == passes[:2]
+    assert list(shuffled_positions(50, seed=8).as_numpy_iterator()) != passes[0]
