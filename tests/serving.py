@@ -13,6 +13,8 @@ from typing import NamedTuple
 import httpx
 import pytest
 
+from benchmarks.soak import model_process_pid
+
 ADMIN_TOKEN = "server-test-admin-token-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -30,19 +32,10 @@ class Server(NamedTuple):
 
 
 def model_process(server_pid: int) -> int:
-    """The server's model process: its child started by multiprocessing's spawn."""
-    children = " ".join(Path(path).read_text() for path in Path(f"/proc/{server_pid}/task").glob("*/children"))
-    spawned = [int(pid) for pid in children.split()
-               if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-    assert len(spawned) == 1, f"expected one model process, found {spawned}"
-    return spawned[0]
-
-
-def resident_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS for {pid}")
+    """The server's model process (it must have one)."""
+    pid = model_process_pid(server_pid)
+    assert pid is not None, f"server {server_pid} has no model process"
+    return pid
 
 
 def wait_ready(url: str, timeout_s: float = 120, process: subprocess.Popen | None = None) -> httpx.Response:

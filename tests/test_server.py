@@ -8,8 +8,9 @@ import socket
 import httpx
 import pytest
 
+from benchmarks.soak import status_mib
 from models import artifact_format as fmt
-from tests.serving import ADMIN, resident_mib, running_server
+from tests.serving import ADMIN, running_server
 from tests.versions import copy_version, rewrite
 
 
@@ -121,7 +122,7 @@ def _raw_post(url: str, headers: bytes, body_chunks) -> tuple[bytes, int]:
 
 
 def test_an_oversized_body_is_refused_before_it_is_buffered(server):
-    before = resident_mib(server.pid)
+    before = status_mib(server.pid)
     head = b"POST /session/next HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
     declared, sent = _raw_post(server.url, head + b"Content-Length: 104857600\r\n\r\n", [])
     assert declared.startswith(b"HTTP/1.1 413") and b'"payload_too_large"' in declared
@@ -131,5 +132,5 @@ def test_an_oversized_body_is_refused_before_it_is_buffered(server):
                                (chunk for _ in range(100 * 2**20 // len(piece))))  # 100 MB, unless refused
     assert streamed.startswith(b"HTTP/1.1 413") and b'"payload_too_large"' in streamed
     assert sent < 8 * 2**20, f"{sent} bytes went in before the refusal"
-    assert resident_mib(server.pid) - before < 40, (before, resident_mib(server.pid))
+    assert status_mib(server.pid) - before < 40, (before, status_mib(server.pid))
     assert httpx.get(f"{server.url}/recommend/u1").status_code == 200
