@@ -98,16 +98,17 @@ def fit_ease(context: RatingContext, l2_grid: tuple[float, ...] = (50, 100, 200,
         return None
     fit_users, fit_items = known_pairs(context.frames["fit"])
     validation_items = context.held_out_items("validation")
-    fits, validation = {}, {}
-    for l2 in l2_grid:
-        fits[l2] = ease_weights(fit_users, fit_items, n_users, n_items, l2)
-        scorer = item_item_scorer(fit_users, fit_items, n_users, fits[l2])
+    validation, best, best_weights = {}, l2_grid[0], None
+    for l2 in l2_grid:  # only the best weights so far are kept: n_items² floats each
+        weights = ease_weights(fit_users, fit_items, n_users, n_items, l2)
+        scorer = item_item_scorer(fit_users, fit_items, n_users, weights)
         validation[l2] = evaluate_retrieval(scorer, validation_items, context.fit_view.seen, ks=(10,))["recall@10"]
-    best = max(validation, key=validation.get)
+        if best_weights is None or validation[l2] > validation[best]:
+            best, best_weights = l2, weights
     log.info("EASE lambda %s chosen on validation (recall@10 by lambda: %s)", best,
              {l2: round(float(value), 4) for l2, value in validation.items()})
     train_users, train_items = known_pairs(context.frames["train"])
-    return EaseFit(best, fits[best], ease_weights(train_users, train_items, n_users, n_items, best))
+    return EaseFit(best, best_weights, ease_weights(train_users, train_items, n_users, n_items, best))
 
 
 def retrieval_baselines(context: RatingContext, ease: EaseFit | None) -> dict[str, UserScorer]:
