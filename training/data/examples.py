@@ -29,13 +29,59 @@ from training.data.split import RatingSplit
 
 
 @dataclass(frozen=True)
+class RecentHistory:
+    """Each user's latest interactions, oldest first, stored user after user (CSR by user index; index 0,
+    the unknown user, has none): a few bytes per kept interaction, where a (users x longest history)
+    table would be mostly padding. ``models.history`` fills the rating of an interaction without one."""
+
+    items: np.ndarray  # (n_kept,) int32 item indices
+    ratings: np.ndarray  # (n_kept,) float32
+    offsets: np.ndarray  # (n_users + 2,) int64: user index u holds [offsets[u], offsets[u + 1])
+    width: int  # the longest kept history (at least 1): the width of the dense tables
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def dense(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(len(users), width) item indices and ratings of ``users`` (indices), right-padded with 0."""
+        lengths = self.lengths[users]
+        owners = np.repeat(np.arange(len(users)), lengths)
+        column = np.arange(len(owners)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        kept = np.repeat(self.offsets[users], lengths) + column
+        items, ratings = np.zeros((len(users), self.width), np.int32), np.zeros((len(users), self.width), np.float32)
+        items[owners, column], ratings[owners, column] = self.items[kept], self.ratings[kept]
+        return items, ratings
+
+    def ragged(self) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
+        """Item indices and ratings as ragged tensors by user index. Make them outside a traced function,
+        which then captures them instead of copying their values into its graph."""
+        splits = tf.constant(self.offsets)
+        return tuple(tf.RaggedTensor.from_row_splits(tf.constant(values), splits, validate=False)
+                     for values in (self.items, self.ratings))
+
+
+@dataclass(frozen=True)
 class UserView:
-    """Users as seen from one body of interactions (index arrays have a zero row 0 for unknown users)."""
+    """Users as seen from one body of interactions, by user index (0: unknown users, all padding)."""
 
     frame: pd.DataFrame  # user_id, age, categorical features; vocabulary order
-    indices: dict[str, np.ndarray]  # models.features.USER_INDEX_KEYS -> (n_users + 1, ...)
+    profile: dict[str, np.ndarray]  # "user", "categories", "age_bucket" -> (n_users + 1, ...)
+    history: RecentHistory
     seen: SeenItems  # user row -> item rows interacted with (excluded from recommendations)
-    history_lengths: np.ndarray  # (n_users,) items in each user's recent_items row (the rest is padding)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.frame)
+
+    def features(self, users: np.ndarray) -> dict[str, np.ndarray]:
+        """The model inputs (``models.features.USER_INDEX_KEYS``) of ``users`` (user indices)."""
+        items, ratings = self.history.dense(users)
+        return {**{name: values[users] for name, values in self.profile.items()},
+                "recent_items": items, "recent_ratings": ratings}
+
+    def tensors(self, users: np.ndarray) -> dict[str, tf.Tensor]:
+        return {name: tf.constant(values) for name, values in self.features(users).items()}
 
 
 @dataclass(frozen=True)
@@ -75,16 +121,6 @@ def user_profile_frame(users: pd.DataFrame, user_ids: tuple[str, ...]) -> pd.Dat
     return frame
 
 
-@dataclass(frozen=True)
-class RecentHistory:
-    """Each user's latest interactions, oldest first, right-padded with item index 0 (``models.history``
-    fills the rating of an interaction that has none). Row r is user row r."""
-
-    items: np.ndarray  # (n_users, width) int32 item indices
-    ratings: np.ndarray  # (n_users, width) float32
-    lengths: np.ndarray  # (n_users,) int64 interactions kept per user
-
-
 def recent_history(user_rows: np.ndarray, items: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray,
                    n_users: int, history_length: int, rating_range: tuple[float, float]) -> RecentHistory:
     """The latest ``history_length`` interactions of each of ``n_users`` users (ties in time keep the
@@ -92,24 +128,22 @@ def recent_history(user_rows: np.ndarray, items: np.ndarray, ratings: np.ndarray
     per interaction whatever the ids look like."""
     order = np.argsort(timestamps, kind="stable")
     order = order[np.argsort(user_rows[order], kind="stable")]
-    users = user_rows[order]
-    starts = np.searchsorted(users, np.arange(n_users + 1))
+    starts = np.searchsorted(user_rows[order], np.arange(n_users + 1))
     lengths = np.minimum(np.diff(starts), history_length)
+    # Each user's last `lengths` rows, oldest first.
+    rows = order[np.repeat(starts[1:] - lengths, lengths) + np.arange(lengths.sum())
+                 - np.repeat(np.cumsum(lengths) - lengths, lengths)]
     kept_users = np.repeat(np.arange(n_users), lengths)
-    # Positions of each user's last `lengths` rows, oldest first.
-    column = np.arange(len(kept_users)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    rows = order[np.repeat(starts[1:] - lengths, lengths) + column]
-    width = max(1, int(lengths.max(initial=0)))
     values = ratings[rows].astype(np.float64)
     rated = ~np.isnan(values)
     rated_sum = np.bincount(kept_users, weights=np.where(rated, values, 0.0), minlength=n_users)
     rated_count = np.bincount(kept_users, weights=rated, minlength=n_users)
     neutral = np.where(rated_count > 0, rated_sum / np.maximum(rated_count, 1), sum(rating_range) / 2)
-    history = RecentHistory(items=np.zeros((n_users, width), np.int32), ratings=np.zeros((n_users, width), np.float32),
-                            lengths=lengths)
-    history.items[kept_users, column] = items[rows]
-    history.ratings[kept_users, column] = np.where(rated, values, neutral[kept_users])
-    return history
+    offsets = np.zeros(n_users + 2, np.int64)
+    np.cumsum(lengths, out=offsets[2:])
+    return RecentHistory(items=items[rows].astype(np.int32),
+                         ratings=np.where(rated, values, neutral[kept_users]).astype(np.float32),
+                         offsets=offsets, width=max(1, int(lengths.max(initial=0))))
 
 
 def _index(values: pd.Series, ids: tuple[str, ...]) -> np.ndarray:
@@ -129,14 +163,13 @@ def _user_view(encoder: FeatureEncoder, interactions: pd.DataFrame, users: pd.Da
                              interactions["rating"].to_numpy(np.float32)[known_user],
                              interactions["timestamp"].to_numpy()[known_user], len(vocab.users), history_length,
                              rating_range)
-    per_user = {**{name: tensor.numpy() for name, tensor in profile.items()},
-                "recent_items": history.items, "recent_ratings": history.ratings}
     # Row 0 stands for unknown users: all features at their padding index.
-    indices = {name: np.concatenate([np.zeros_like(values[:1]), values]) for name, values in per_user.items()}
+    profile = {name: np.concatenate([np.zeros_like(values[:1]), values])
+               for name, values in ((name, tensor.numpy()) for name, tensor in profile.items())}
     known_pair = known_user & (item_indices > 0)
     seen = SeenItems.from_pairs(user_rows[known_pair], rows_of(item_indices[known_pair]), len(vocab.users),
                                 len(vocab.items))
-    return UserView(frame=frame, indices=indices, seen=seen, history_lengths=history.lengths)
+    return UserView(frame=frame, profile=profile, history=history, seen=seen)
 
 
 def prepare_ratings(data: RatingData, split: RatingSplit, history_length: int = 50) -> RatingContext:
@@ -196,7 +229,8 @@ def interaction_dataset(view: UserView, frame: pd.DataFrame, batch_size: int, sh
     if counts is not None:
         columns["item_log_probability"] = np.log(np.maximum(counts, 1.0) / counts.sum()).astype(np.float32)[items]
     rows = {name: tf.constant(values) for name, values in columns.items()}
-    tables = {name: tf.constant(values) for name, values in view.indices.items()}
+    profile = {name: tf.constant(values) for name, values in view.profile.items()}
+    history, width = view.history.ragged(), view.history.width
     positions = tf.data.Dataset.range(len(frame))
     if shuffle_seed is not None:
         positions = shuffled_positions(len(frame), shuffle_seed)
@@ -204,6 +238,8 @@ def interaction_dataset(view: UserView, frame: pd.DataFrame, batch_size: int, sh
     def batch_at(batch_positions: tf.Tensor) -> dict[str, tf.Tensor]:
         batch = {name: tf.gather(values, batch_positions) for name, values in rows.items()}
         users = batch.pop("user_row")
-        return {**{name: tf.gather(table, users) for name, table in tables.items()}, **batch}
+        recent_items, recent_ratings = (tf.gather(table, users).to_tensor(shape=[None, width]) for table in history)
+        return {**{name: tf.gather(table, users) for name, table in profile.items()},
+                "recent_items": recent_items, "recent_ratings": recent_ratings, **batch}
 
     return positions.batch(batch_size).map(batch_at, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)

@@ -40,11 +40,9 @@ def item_embeddings(retrieval: Any, n_items: int) -> np.ndarray:
 
 def _per_user(compute: Any, view: UserView, batch: int = 4096) -> np.ndarray:
     """``compute(features)`` for every known user, row r = user index r + 1."""
-    n_users = len(next(iter(view.indices.values()))) - 1
     chunks = []
-    for start in range(1, n_users + 1, batch):
-        stop = min(start + batch, n_users + 1)
-        chunks.append(compute({name: tf.constant(values[start:stop]) for name, values in view.indices.items()}).numpy())
+    for start in range(1, view.n_users + 1, batch):
+        chunks.append(compute(view.tensors(np.arange(start, min(start + batch, view.n_users + 1)))).numpy())
     return np.concatenate(chunks)
 
 

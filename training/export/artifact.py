@@ -71,7 +71,7 @@ def _probes(bundle: ExportBundle, n_users: int = 3, n_items: int = 5, k: int = 1
     context = bundle.context
     user_rows = np.arange(min(n_users, len(context.vocab.users)))
     item_rows = np.arange(min(n_items, len(context.vocab.items)))
-    features = {name: tf.constant(values[user_rows + 1]) for name, values in context.train_view.indices.items()}
+    features = context.train_view.tensors(user_rows + 1)
     query = bundle.retrieval.query_embedding(features).numpy()
     ratings = bundle.ranking({**features, "item": tf.constant(np.tile(item_rows + 1, (len(user_rows), 1)))}).numpy()
     order = bundle.order
@@ -100,16 +100,12 @@ def _probes(bundle: ExportBundle, n_users: int = 3, n_items: int = 5, k: int = 1
 
 def users_table(view: UserView, item_ids: tuple[str, ...]) -> pa.Table:
     """The ``USERS`` file: each user's profile, then their recent items (ids) and ratings as lists; built
-    from the index tables with Arrow, not a Python object per interaction."""
-    lengths = view.history_lengths
-    offsets = np.zeros(len(lengths) + 1, np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    kept = np.arange(view.indices["recent_items"].shape[1]) < lengths[:, np.newaxis]
-    recent_items = view.indices["recent_items"][1:][kept]  # row 0 of the index tables is the unknown user
-    ids = pa.array([fmt.PAD_ID, *item_ids], pa.string()).take(pa.array(recent_items))
+    from the history's arrays with Arrow, not a Python object per interaction."""
+    offsets = view.history.offsets[1:] - view.history.offsets[1]  # user index 0, the unknown user, is no row
+    ids = pa.array([fmt.PAD_ID, *item_ids], pa.string()).take(pa.array(view.history.items))
     table = pa.Table.from_pandas(view.frame, preserve_index=False)
     return table.append_column("recent_items", pa.LargeListArray.from_arrays(offsets, ids)).append_column(
-        "recent_ratings", pa.LargeListArray.from_arrays(offsets, pa.array(view.indices["recent_ratings"][1:][kept])))
+        "recent_ratings", pa.LargeListArray.from_arrays(offsets, pa.array(view.history.ratings)))
 
 
 def _write_files(directory: Path, bundle: ExportBundle) -> None:

@@ -36,8 +36,7 @@ def two_tower_scorer(model: TwoTowerModel, view: UserView, n_items: int) -> User
     candidates = item_embeddings(model, n_items)
 
     def score(users: np.ndarray) -> np.ndarray:
-        features = {name: tf.constant(values[users]) for name, values in view.indices.items()}
-        return model.query_embedding(features).numpy() @ candidates.T
+        return model.query_embedding(view.tensors(users)).numpy() @ candidates.T
 
     return score
 
