@@ -45,7 +45,7 @@ class RecentHistory:
 
     def dense(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(len(users), width) item indices and ratings of ``users`` (indices), right-padded with 0."""
-        lengths = self.lengths[users]
+        lengths = self.offsets[users + 1] - self.offsets[users]  # not every user's, as `lengths` would
         owners = np.repeat(np.arange(len(users)), lengths)
         column = np.arange(len(owners)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         kept = np.repeat(self.offsets[users], lengths) + column
@@ -154,7 +154,7 @@ def _index(values: pd.Series, ids: tuple[str, ...]) -> np.ndarray:
 def _user_view(encoder: FeatureEncoder, interactions: pd.DataFrame, users: pd.DataFrame, vocab: Vocabularies,
                history_length: int, rating_range: tuple[float, float]) -> UserView:
     frame = user_profile_frame(users, vocab.users)
-    profile = encoder.profile({"user_id": to_tensor(frame["user_id"].to_numpy(object)), "age": frame["age"].to_numpy(),
+    encoded = encoder.profile({"user_id": to_tensor(frame["user_id"].to_numpy(object)), "age": frame["age"].to_numpy(),
                                "categories": to_tensor(frame[list(user_feature_columns(frame))].to_numpy(object))})
     user_rows = rows_of(_index(interactions["user_id"], vocab.users))
     item_indices = _index(interactions["item_id"], vocab.items)
@@ -164,8 +164,10 @@ def _user_view(encoder: FeatureEncoder, interactions: pd.DataFrame, users: pd.Da
                              interactions["timestamp"].to_numpy()[known_user], len(vocab.users), history_length,
                              rating_range)
     # Row 0 stands for unknown users: all features at their padding index.
-    profile = {name: np.concatenate([np.zeros_like(values[:1]), values])
-               for name, values in ((name, tensor.numpy()) for name, tensor in profile.items())}
+    profile = {}
+    for name, tensor in encoded.items():
+        values = tensor.numpy()
+        profile[name] = np.concatenate([np.zeros_like(values[:1]), values])
     known_pair = known_user & (item_indices > 0)
     seen = SeenItems.from_pairs(user_rows[known_pair], rows_of(item_indices[known_pair]), len(vocab.users),
                                 len(vocab.items))
