@@ -37,11 +37,12 @@ def run_worker(ml100k: Path, overrides: list[str], out: Path) -> int:
     cluster = distribute.start()
     from training.config import TrainConfig, apply_overrides
     from training.data import loaders
-    from training.pipeline import rating_stage
+    from training.pipeline import index_ratings, rating_stage
 
     config = apply_overrides(TrainConfig(), overrides)
     started = time.perf_counter()
-    outcome = rating_stage(loaders.load_movielens_100k(ml100k), config)
+    ratings = loaders.load_movielens_100k(ml100k)
+    outcome = rating_stage(*index_ratings(ratings, config), ratings.rating_range, config)
     if not cluster.is_chief:
         return 0
     curves = {curve.model: curve for curve in outcome.curves}

@@ -31,7 +31,7 @@ from training.data.examples import prepare_ratings
 from training.data.sequences import SequenceProtocol
 from training.data.sources import DIGINETICA_PROTOCOL, USER_SEQUENCE_PROTOCOL
 from training.fit.rating_models import train_rating_models
-from training.pipeline import rating_stage, session_stage
+from training.pipeline import index_ratings, rating_stage, session_stage
 
 # Measured by the author on this machine (November 2026), same protocols.
 PEERS: dict[str, dict[str, dict[str, float]]] = {
@@ -80,7 +80,7 @@ TABLES = {
 
 def ml100k(path: Path, config: TrainConfig) -> dict[str, Any]:
     ratings = loaders.load_movielens_100k(path)
-    outcome = rating_stage(ratings, config)
+    outcome = rating_stage(*index_ratings(ratings, config), ratings.rating_range, config)
     # The same split and models, the occupation column removed from the user features.
     without = prepare_ratings(replace(ratings, users=ratings.users.drop(columns="occupation")), outcome.split,
                               config.history_length)

@@ -7,6 +7,7 @@ position ``r`` has index ``r + 1``. Plain numpy; the TensorFlow lookups live in 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,16 +62,16 @@ def user_feature_columns(users: pd.DataFrame) -> tuple[str, ...]:
 
 
 def build_vocabularies(
-    interactions: pd.DataFrame,
+    user_ids: Iterable[str],
+    item_ids: Iterable[str],
     items: pd.DataFrame,
     users: pd.DataFrame,
     min_token_count: int = 2,
     max_title_tokens_vocab: int = 5000,
 ) -> Vocabularies:
-    """Users and items that occur in ``interactions`` (the training part), sorted by id so that the same
+    """The users and items that occur in the training part (each id once), sorted by id so that the same
     data always gives the same indices; side-feature vocabularies from the metadata of those users and items."""
-    user_ids = sorted(interactions["user_id"].unique().tolist())
-    item_ids = sorted(interactions["item_id"].unique().tolist())
+    user_ids, item_ids = sorted(user_ids), sorted(item_ids)
     known_users = users[users["user_id"].isin(set(user_ids))] if len(users) else users
     known_items = items[items["item_id"].isin(set(item_ids))] if len(items) else items
 

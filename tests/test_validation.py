@@ -166,11 +166,10 @@ def test_any_user_feature_columns_reach_the_models_inputs():
     from models.vocabulary import build_vocabularies, user_feature_columns
     from training.data.examples import user_profile_frame
 
-    interactions = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "item_id": ["i1", "i1", "i2"],
-                                 "rating": [4.0, 3.0, 5.0], "timestamp": [1, 2, 3]})
     users = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "age": [30.0, None, 50.0],
                           "plan": ["gold", "free", ""], "country": ["fr", "de", "fr"]})
-    vocab = build_vocabularies(interactions, pd.DataFrame(columns=["item_id", "title", "genres"]), users)
+    catalog = pd.DataFrame(columns=["item_id", "title", "genres"])
+    vocab = build_vocabularies(["u1", "u2", "u3"], ["i1", "i2"], catalog, users)
     assert vocab.user_features == ("plan", "country")
     assert vocab.user_categories == ("country=de", "country=fr", "plan=free", "plan=gold")
     frame = user_profile_frame(users, ("u1", "u2", "u3", "new"))

@@ -1,7 +1,8 @@
 """The two training stages, shared by ``recsys-train`` and the quality benchmark.
 
-rating_stage: split rating data, train the candidate sources (two-tower retrieval, EASE, the user
-autoencoders) and the rating models, choose the two-stage order on validation, evaluate everything
+index_ratings: split rating data and index it once (ids -> int32 columns).
+rating_stage: train the candidate sources (two-tower retrieval, EASE, the user autoencoders) and the
+rating models, choose the two-stage order on validation, evaluate everything
 beside the baselines on the test part.
 session_stage: split sessions under their protocol, train GRU4Rec and NARM, pick the one to serve on
 validation, evaluate beside the baselines on the test events.
@@ -78,26 +79,32 @@ def two_stage_name(mix: Mix, autoencoder_kind: str | None = None) -> str:
     return f"two_stage ({mix.describe(f'Mult-{autoencoder_kind.upper()}' if autoencoder_kind else 'autoencoder')})"
 
 
-def rating_stage(ratings: RatingData, config: TrainConfig) -> RatingOutcome:
-    started = time.perf_counter()
+def index_ratings(ratings: RatingData, config: TrainConfig) -> tuple[RatingSplit, RatingContext]:
+    """The held-out split of the log and its indexed columns: all that ``rating_stage`` reads of the log, so
+    that a caller can let the loaded log (its string ids) go before training."""
     split = split_ratings(ratings, config.split, seed=config.seed)
-    context = prepare_ratings(ratings, split, config.history_length)
     log.info("rating split %s", split.describe())
+    return split, prepare_ratings(ratings, split, config.history_length)
+
+
+def rating_stage(split: RatingSplit, context: RatingContext, rating_range: tuple[float, float],
+                 config: TrainConfig) -> RatingOutcome:
+    started = time.perf_counter()
     ease = fit_ease(context)
     retrieval = train_retrieval(context, config.retrieval, config.seed, config.refit, ease)
     autoencoder = None
     if "autoencoder" in config.candidate_sources:
         autoencoder = train_autoencoder(context, config.autoencoder, config.seed, config.refit)
     retrieval_seconds = time.perf_counter() - started
-    rating = train_rating_models(context, config, ratings.rating_range)
+    rating = train_rating_models(context, config, rating_range)
     servable = ease if ease is not None and len(context.vocab.items) <= SERVE_MAX_ITEMS else None
     if ease is not None and servable is None:
         log.info("EASE is not a candidate source of /recommend: %d items, more than %d", len(context.vocab.items),
                  SERVE_MAX_ITEMS)
-    mix, _ = choose_mix(context, retrieval.fitted, rating.fitted, ratings.rating_range,
+    mix, _ = choose_mix(context, retrieval.fitted, rating.fitted, rating_range,
                         servable.fit if servable is not None else None,
                         autoencoder.fitted if autoencoder is not None else None, config.candidate_sources)
-    order = served_order(retrieval.model, rating.model, context.train_view, context.counts, ratings.rating_range,
+    order = served_order(retrieval.model, rating.model, context.train_view, context.counts, rating_range,
                          mix, servable.train if mix.item_item else None,
                          autoencoder.model if mix.autoencoder else None)
     test_items, seen = context.held_out_items("test"), context.train_view.seen

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -52,7 +52,7 @@ def _run(config: TrainConfig, artifacts: Path | None, version: str | None, publi
     from training.evaluate.report import markdown, plot_metrics, plot_training_curves, summary
     from training.export.artifact import ExportBundle, export_version, new_version_name
     from training.fit import distribute
-    from training.pipeline import rating_stage, session_stage
+    from training.pipeline import index_ratings, rating_stage, session_stage
 
     started = time.perf_counter()
     cluster = distribute.current()
@@ -67,9 +67,13 @@ def _run(config: TrainConfig, artifacts: Path | None, version: str | None, publi
         ratings, cutoff = with_events(ratings, config.events_url)
     for note in (*ratings.notes, *sessions.notes):
         log.warning("data check: %s", note)
-    log.info("ratings: %s; sessions: %s", _sizes(ratings.describe()), _sizes(sessions.describe()))
+    rating_description = {**ratings.describe(), "fingerprint": fingerprint(ratings.all_interactions())}
+    log.info("ratings: %s; sessions: %s", _sizes(rating_description), _sizes(sessions.describe()))
     stage.begin("rating models: two-tower retrieval, ranking blend, baselines")
-    rating = rating_stage(ratings, config)
+    split, context = index_ratings(ratings, config)
+    # From here on the indexed columns stand for the log: let its string ids go (~40 bytes a rating).
+    ratings = replace(ratings, interactions=ratings.interactions.iloc[:0].copy(), test_interactions=None)
+    rating = rating_stage(split, context, ratings.rating_range, config)
     # The session model recommends only items that the rest of the service serves.
     served_sessions = on_catalog(sessions, pd.Index(rating.context.vocab.items))
     for note in served_sessions.notes[len(sessions.notes):]:
@@ -80,7 +84,7 @@ def _run(config: TrainConfig, artifacts: Path | None, version: str | None, publi
     served = session.result.served
 
     data_description = {
-        "ratings": {**ratings.describe(), "fingerprint": fingerprint(ratings.all_interactions())},
+        "ratings": rating_description,
         "sessions": sessions.describe(),
         "rating_split": rating.split.describe(),
         "session_split": session.describe(),
