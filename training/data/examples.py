@@ -231,9 +231,8 @@ def shuffled_positions(n_rows: int, seed: int) -> tf.data.Dataset:
 def interaction_dataset(view: UserView, frame: pd.DataFrame, batch_size: int, shuffle_seed: int | None = None,
                         counts: np.ndarray | None = None) -> tf.data.Dataset:
     """Batches of user index features + ``item`` and ``rating`` (and ``item_log_probability`` when item
-    ``counts`` are given) for the known users and items of ``frame``; user features are gathered per
-    batch from the per-user tables, so memory stays O(users + interactions)."""
-    frame = known(frame)
+    ``counts`` are given) for the rows of ``frame``, known users and items (``known``); user features are
+    gathered per batch from the per-user tables, so memory stays O(users + interactions)."""
     items = frame["item_index"].to_numpy(np.int32)
     columns = {"user_row": frame["user_index"].to_numpy(np.int32), "item": items,
                "rating": frame["rating"].to_numpy(np.float32)}

@@ -161,6 +161,6 @@ def worker_batches(view: UserView, frame: pd.DataFrame, batch_size: int, seed: i
     """Shuffled training batches of this worker's shard of ``frame``'s rows (``interaction_dataset``):
     together, the workers' batches of a step hold about ``batch_size`` rows."""
     frame = known(frame)
-    shard = frame.iloc[_cluster.shard(len(frame))]
+    shard = frame if _cluster.workers == 1 else frame.iloc[_cluster.shard(len(frame))]  # one worker: no copy
     batches = interaction_dataset(view, shard, _cluster.local_batch(batch_size), seed, counts)
     return equal_steps(batches, len(frame), batch_size)
