@@ -28,6 +28,14 @@ def indices_of(rows: np.ndarray) -> np.ndarray:
     return np.asarray(rows) + 1
 
 
+def range_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``starts[i], ..., starts[i] + lengths[i] - 1`` for every i, concatenated: the positions of many
+    CSR rows (or any ranges) at once, without a Python loop."""
+    lengths = np.asarray(lengths, np.int64)
+    ends = np.cumsum(lengths)
+    return np.repeat(np.asarray(starts, np.int64) - ends + lengths, lengths) + np.arange(ends[-1] if len(ends) else 0)
+
+
 def top_columns(scores: np.ndarray, k: int) -> np.ndarray:
     """(B, n) -> (B, min(k, n)): each row's columns with the highest scores, best first, for the whole
     batch in a few numpy calls; ties keep column order."""
@@ -68,7 +76,10 @@ class SeenItems:
         """Row r's columns are the ``columns[i]`` where ``rows[i] == r`` (repeats count once)."""
         keys = np.unique(np.asarray(rows, np.int64) * n_columns + np.asarray(columns, np.int64))
         indptr = np.searchsorted(keys, np.arange(n_rows + 1, dtype=np.int64) * n_columns)
-        return cls.from_csr(indptr, (keys % n_columns).astype(np.int32), n_columns, mask_max_cells)
+        indices = (keys % n_columns).astype(np.int32)
+        if n_rows * n_columns > mask_max_cells:
+            return cls(indptr, indices, n_columns, keys=keys)  # already the sorted keys from_csr would make
+        return cls.from_csr(indptr, indices, n_columns, mask_max_cells)
 
     @classmethod
     def from_lists(cls, lists: Sequence[np.ndarray], n_columns: int,

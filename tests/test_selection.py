@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from models.selection import SeenItems, indices_of, rows_of, top_columns
+from models.selection import SeenItems, indices_of, range_positions, rows_of, top_columns
 
 
 def test_top_columns_best_first_short_rows_and_ties_in_column_order():
@@ -14,6 +14,11 @@ def test_top_columns_best_first_short_rows_and_ties_in_column_order():
 def test_rows_and_indices_are_one_apart_and_invert_each_other():
     assert rows_of(np.array([1, 5])).tolist() == [0, 4]
     assert indices_of(rows_of(np.array([3, 1, 2]))).tolist() == [3, 1, 2]
+
+
+def test_range_positions_concatenate_ranges_and_skip_empty_ones():
+    assert range_positions(np.array([5, 0, 9, 2]), np.array([3, 0, 1, 2])).tolist() == [5, 6, 7, 9, 2, 3]
+    assert range_positions(np.zeros(0, np.int64), np.zeros(0, np.int64)).tolist() == []
 
 
 def _both_paths(lists, n_columns):
@@ -55,3 +60,4 @@ def test_seen_from_pairs_counts_repeats_once_and_keeps_empty_rows():
         assert [seen.of(row).tolist() for row in range(4)] == [[0, 1], [], [2, 5], []]
         assert seen.counts.tolist() == [2, 0, 2, 0]
         assert seen.counts_of(np.array([2, 1])).tolist() == [2, 0]
+        assert seen.contains(np.array([2, 0]), np.array([[5, 3], [0, 4]])).tolist() == [[True, False], [True, False]]

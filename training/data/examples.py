@@ -16,7 +16,7 @@ import pandas as pd
 import tensorflow as tf
 
 from models.features import FeatureEncoder, to_tensor
-from models.selection import SeenItems, rows_of
+from models.selection import SeenItems, range_positions, rows_of
 from models.vocabulary import (
     ItemFeatureTables,
     Vocabularies,
@@ -47,8 +47,8 @@ class RecentHistory:
         """(len(users), width) item indices and ratings of ``users`` (indices), right-padded with 0."""
         lengths = self.offsets[users + 1] - self.offsets[users]  # not every user's, as `lengths` would
         owners = np.repeat(np.arange(len(users)), lengths)
-        column = np.arange(len(owners)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        kept = np.repeat(self.offsets[users], lengths) + column
+        kept = range_positions(self.offsets[users], lengths)
+        column = kept - np.repeat(self.offsets[users], lengths)
         items, ratings = np.zeros((len(users), self.width), np.int32), np.zeros((len(users), self.width), np.float32)
         items[owners, column], ratings[owners, column] = self.items[kept], self.ratings[kept]
         return items, ratings
@@ -130,9 +130,7 @@ def recent_history(user_rows: np.ndarray, items: np.ndarray, ratings: np.ndarray
     order = order[np.argsort(user_rows[order], kind="stable")]
     starts = np.searchsorted(user_rows[order], np.arange(n_users + 1))
     lengths = np.minimum(np.diff(starts), history_length)
-    # Each user's last `lengths` rows, oldest first.
-    rows = order[np.repeat(starts[1:] - lengths, lengths) + np.arange(lengths.sum())
-                 - np.repeat(np.cumsum(lengths) - lengths, lengths)]
+    rows = order[range_positions(starts[1:] - lengths, lengths)]  # each user's last `lengths` rows, oldest first
     kept_users = np.repeat(np.arange(n_users), lengths)
     values = ratings[rows].astype(np.float64)
     rated = ~np.isnan(values)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.item_item import item_item_scores
-from models.selection import SeenItems, rows_of
+from models.selection import SeenItems, range_positions, rows_of
 from training.evaluate.metrics import UserScorer
 
 # Item x item matrices are dense: item-kNN and EASE are fitted on catalogs up to this many items (1.6 GB each).
@@ -52,9 +52,9 @@ class SparseRows:
 
     def entries(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(length of each of ``rows``, their columns concatenated row after row)."""
-        lengths = self.lengths[rows]
-        starts = np.repeat(self.indptr[rows] - np.cumsum(lengths) + lengths, lengths)
-        return lengths, self.indices[starts + np.arange(starts.size)]
+        rows = np.asarray(rows, np.int64)
+        lengths = self.indptr[rows + 1] - self.indptr[rows]
+        return lengths, self.indices[range_positions(self.indptr[rows], lengths)]
 
     def scatter(self, rows: np.ndarray, owners: np.ndarray, weights: np.ndarray,
                 shape: tuple[int, int]) -> np.ndarray:
