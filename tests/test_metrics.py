@@ -18,16 +18,20 @@ from training.evaluate.metrics import (
 )
 
 
+def _hits(ranked, relevant):
+    return np.isin(ranked, list(relevant))[np.newaxis, :], np.array([len(relevant)])
+
+
 def test_recall_counts_hits_over_all_relevant_items():
-    assert recall_at_k([5, 3, 9, 1], {3, 1, 7}, k=2) == pytest.approx(1 / 3)
-    assert recall_at_k([5, 3, 9, 1], {3, 1, 7}, k=4) == pytest.approx(2 / 3)
+    assert recall_at_k(*_hits([5, 3, 9, 1], {3, 1, 7}), k=2).tolist() == pytest.approx([1 / 3])
+    assert recall_at_k(*_hits([5, 3, 9, 1], {3, 1, 7}), k=4).tolist() == pytest.approx([2 / 3])
 
 
 def test_ndcg_uses_binary_gains_and_an_ideal_over_min_relevant_k():
     # hits at ranks 2 and 4: 1/log2(3) + 1/log2(5); ideal for 3 relevant items: ranks 1..3
     expected = (1 / math.log2(3) + 1 / math.log2(5)) / (1 + 1 / math.log2(3) + 1 / math.log2(4))
-    assert ndcg_at_k([5, 3, 9, 1], {3, 1, 7}, k=4) == pytest.approx(expected)
-    assert ndcg_at_k([3, 1], {3, 1}, k=10) == pytest.approx(1.0)  # ideal over min(|relevant|, k) = 2
+    assert ndcg_at_k(*_hits([5, 3, 9, 1], {3, 1, 7}), k=4).tolist() == pytest.approx([expected])
+    assert ndcg_at_k(*_hits([3, 1], {3, 1}), k=10).tolist() == pytest.approx([1.0])  # ideal over 2 = min(|relevant|, k)
 
 
 def test_conservative_ranks_count_ties_against_the_target():
@@ -55,7 +59,8 @@ def test_evaluate_retrieval_excludes_seen_items_and_padding():
         return np.repeat(scores, len(users), axis=0)
 
     seen = SeenItems.from_lists([np.array([0])], n_columns=4)  # user row 0 (index 1) saw item row 0 (index 1)
-    metrics = evaluate_retrieval(scorer, {1: {3}}, seen, ks=(1, 2), ndcg_k=2)
+    held_out = SeenItems.from_lists([np.array([2])], n_columns=4)  # user index 1 holds out item index 3
+    metrics = evaluate_retrieval(scorer, held_out, seen, ks=(1, 2), ndcg_k=2)
     # item 1 is seen, so the ranking is 2, 3, 4: item 3 is second
     assert metrics["recall@1"] == 0.0
     assert metrics["recall@2"] == 1.0
@@ -71,3 +76,32 @@ def test_evaluate_next_item_over_events():
     metrics = evaluate_next_item(scorer, events, k=1)
     assert metrics["recall@1"] == 0.5  # target 2 ranks first, target 1 second
     assert metrics["mrr@1"] == 0.5
+
+
+def test_evaluate_retrieval_agrees_with_a_user_at_a_time_reference():
+    rng = np.random.default_rng(4)
+    n_users, n_items = 40, 30
+    held = [rng.choice(n_items, rng.integers(0, 4), replace=False) for _ in range(n_users)]  # some users: none
+    seen_lists = [np.setdiff1d(rng.choice(n_items, rng.integers(0, 25), replace=False), items) for items in held]
+    table = rng.normal(size=(n_users + 1, n_items + 1))
+
+    def scorer(users):
+        return table[users]
+
+    metrics = evaluate_retrieval(scorer, SeenItems.from_lists(held, n_items),
+                                 SeenItems.from_lists(seen_lists, n_items, mask_max_cells=0), ks=(5, 40), batch_size=7)
+    expected = {"recall@5": [], "recall@40": [], "ndcg@10": []}
+    for row, items in enumerate(held):
+        if not len(items):
+            continue
+        scores = table[row + 1, 1:].copy()
+        scores[seen_lists[row]] = -np.inf
+        ranked = np.argsort(-scores, kind="stable").tolist()
+        relevant = set(items.tolist())
+        for k in (5, 40):
+            expected[f"recall@{k}"].append(len(set(ranked[:k]) & relevant) / len(relevant))
+        gains = sum(1 / math.log2(rank + 2) for rank, item in enumerate(ranked[:10]) if item in relevant)
+        expected["ndcg@10"].append(gains / sum(1 / math.log2(rank + 2) for rank in range(min(len(relevant), 10))))
+    assert metrics["users"] == len(expected["ndcg@10"]) < n_users
+    for name, values in expected.items():
+        assert metrics[name] == pytest.approx(np.mean(values))

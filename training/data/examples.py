@@ -104,10 +104,12 @@ class RatingContext:
         frame = self.frames[part]
         return frame[frame["rating"].notna()]
 
-    def held_out_items(self, part: str) -> dict[int, set[int]]:
-        """User index -> item indices in a held-out part ("validation" or "test"), known users and items only."""
-        frame = known(self.frames[part])
-        return {int(user): set(group.tolist()) for user, group in frame.groupby("user_index")["item_index"]}
+    def held_out_items(self, part: str) -> SeenItems:
+        """User row -> item rows in a held-out part ("validation" or "test"), known users and items only, as
+        sorted keys (12 bytes a pair, no bitmap)."""
+        users, items = known_pairs(self.frames[part])
+        return SeenItems.from_pairs(rows_of(users), rows_of(items), len(self.vocab.users), len(self.vocab.items),
+                                    mask_max_cells=0)
 
 
 def user_profile_frame(users: pd.DataFrame, user_ids: tuple[str, ...]) -> pd.DataFrame:

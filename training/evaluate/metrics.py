@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from models.selection import SeenItems, rows_of, top_columns
+from models.selection import SeenItems, indices_of, rows_of, top_columns
 from training.data.sequences import NextItemEvents
 
 # Scores every item index (column 0 is padding) for a batch of users or histories: (B, n_items + 1).
@@ -36,14 +36,17 @@ def rating_metrics(predictions: np.ndarray, ratings: np.ndarray, rating_range: t
     return {"rmse": rmse(clipped, ratings), "mae": mae(clipped, ratings)}
 
 
-def recall_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
-    return len(set(ranked[:k]) & relevant) / len(relevant)
+def recall_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
+    """(B, depth) bool, whether each ranked item is relevant, best first, and (B,) counts of relevant items
+    -> (B,) recall@k."""
+    return hits[:, :k].sum(axis=1) / n_relevant
 
 
-def ndcg_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
-    gains = sum(1.0 / np.log2(rank + 2) for rank, item in enumerate(ranked[:k]) if item in relevant)
-    ideal = sum(1.0 / np.log2(rank + 2) for rank in range(min(len(relevant), k)))
-    return gains / ideal
+def ndcg_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
+    """The same inputs as ``recall_at_k`` -> (B,) ndcg@k."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = np.cumsum(discounts)[np.minimum(n_relevant, k) - 1]
+    return hits[:, :k] @ discounts[:hits[:, :k].shape[1]] / ideal
 
 
 def conservative_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -69,22 +72,23 @@ def evaluate_next_item(scorer: HistoryScorer, events: NextItemEvents, k: int = 2
     return {**next_item_metrics(ranks, k), "events": len(events)}
 
 
-def evaluate_retrieval(scorer: UserScorer, test_items: dict[int, set[int]], seen: SeenItems,
+def evaluate_retrieval(scorer: UserScorer, held_out: SeenItems, seen: SeenItems,
                        ks: Sequence[int] = (10, 100), ndcg_k: int = 10, batch_size: int = 256,
                        label: str | None = None) -> dict[str, float]:
-    """``test_items``: user index -> held-out item indices; ``seen``: user row -> item rows to exclude."""
-    users = np.array(sorted(test_items), dtype=np.int32)
+    """``held_out``: user row -> the item rows held out for it (users with none are not scored); ``seen``:
+    user row -> item rows to exclude from its ranking."""
+    users = np.flatnonzero(held_out.counts)
     depth = max(*ks, ndcg_k)
     sums = {**{f"recall@{k}": 0.0 for k in ks}, f"ndcg@{ndcg_k}": 0.0}
     for start in tqdm(range(0, len(users), batch_size), desc=label, disable=None if label else True, leave=False):
-        batch = users[start:start + batch_size]
-        scores = np.array(scorer(batch), dtype=np.float32)
+        rows = users[start:start + batch_size]
+        scores = np.array(scorer(indices_of(rows).astype(np.int32)), dtype=np.float32)
         scores[:, 0] = -np.inf
-        seen.exclude(scores[:, 1:], rows_of(batch))  # a view: column j + 1 is item row j
+        seen.exclude(scores[:, 1:], rows)  # a view: column j + 1 is item row j
         ranked = top_columns(scores, depth)
-        for row, user in enumerate(batch):
-            relevant = test_items[int(user)]
-            for k in ks:
-                sums[f"recall@{k}"] += recall_at_k(ranked[row].tolist(), relevant, k)
-            sums[f"ndcg@{ndcg_k}"] += ndcg_at_k(ranked[row].tolist(), relevant, ndcg_k)
+        hits = (ranked > 0) & held_out.contains(rows, np.maximum(rows_of(ranked), 0))  # padding is never relevant
+        n_relevant = held_out.counts_of(rows)
+        for k in ks:
+            sums[f"recall@{k}"] += float(recall_at_k(hits, n_relevant, k).sum())
+        sums[f"ndcg@{ndcg_k}"] += float(ndcg_at_k(hits, n_relevant, ndcg_k).sum())
     return {**{name: total / max(len(users), 1) for name, total in sums.items()}, "users": len(users)}
