@@ -1,6 +1,6 @@
 """Training time and memory as the interaction log grows: synthetic data at 1M, 3M and 10M ratings.
 
-    python -m benchmarks.scaling [--sizes 1000000 3000000 10000000] [--items 2000]
+    python -m benchmarks.scaling [--sizes 1000000 3000000 10000000] [--items 2000] [--users N]
         [--set retrieval.epochs=3 ...] [--out bench-results/scaling.json]
 
 For each size the synthetic generator (``training.data.synthetic``, users scaled to give that many ratings
@@ -39,11 +39,16 @@ TRAINING = ("refit=false", "candidate_sources=two-tower", "rating_model=mf", "re
 STAGE_LINE = re.compile(r"stage done: (?P<stage>.+?) in (?P<seconds>\d+) s, peak RSS (?P<rss>\d+) MiB")
 
 
-def synthetic_config(ratings: int, items: int, seed: int, sessions: int = 8000) -> SyntheticConfig:
-    """The default generator with users scaled to give about ``ratings`` ratings on ``items`` items."""
+def synthetic_config(ratings: int, items: int, seed: int, sessions: int = 8000,
+                     users: int | None = None) -> SyntheticConfig:
+    """The default generator with about ``ratings`` ratings on ``items`` items: from more users at the
+    default ratings per user, or, given ``users``, from that many users with more ratings each."""
     default = SyntheticConfig()
-    return replace(default, n_users=max(1, round(ratings / default.mean_interactions)), n_items=items,
-                   n_sessions=sessions, seed=seed)
+    if users is None:
+        return replace(default, n_users=max(1, round(ratings / default.mean_interactions)), n_items=items,
+                       n_sessions=sessions, seed=seed)
+    return replace(default, n_users=users, mean_interactions=ratings / users, n_items=items, n_sessions=sessions,
+                   seed=seed)
 
 
 def write_data(folder: Path, config: SyntheticConfig) -> dict[str, Any]:
@@ -92,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="ratings per run")
     parser.add_argument("--items", type=int, default=2000, help="catalog size, the same at every size")
+    parser.add_argument("--users", type=int,
+                        help="hold the users at this many and raise their ratings with the size instead (default: "
+                             "40 ratings per user, users grow with the size): tells per-user from per-rating memory")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="training settings beyond (or replacing) the fixed-epoch ones of TRAINING")
@@ -101,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for size in args.sizes:
         with tempfile.TemporaryDirectory(prefix="recsys-scaling-") as folder:
-            data = write_data(Path(folder), synthetic_config(size, args.items, args.seed))
+            data = write_data(Path(folder), synthetic_config(size, args.items, args.seed, users=args.users))
             print(f"{data['ratings']:,} ratings of {data['users']:,} users on {data['items']:,} items "
                   f"(generated in {data['generate_seconds']} s): training...", flush=True)
             results.append({"data": data, "training": train(Path(folder), overrides)})

@@ -26,3 +26,15 @@ def test_training_from_a_parquet_file_publishes_and_logs_each_stage(tmp_path):
     assert manifest["data"]["ratings"]["users"] == data["users"]
     assert manifest["config"]["data"] == "ratings-parquet:ratings.parquet"
     assert manifest["served"]["rating"] == "mf"
+
+
+def test_fixed_users_get_more_ratings_each_as_the_size_grows():
+    from training.data.synthetic import generate
+
+    sizes = {}
+    for ratings in (4000, 12000):
+        config = scaling.synthetic_config(ratings, items=1000, seed=3, sessions=100, users=100)
+        interactions = generate(config)[0].interactions
+        sizes[ratings] = (interactions["user_id"].nunique(), len(interactions))
+    assert sizes[4000][0] == sizes[12000][0] == 100
+    assert 0.8 < sizes[4000][1] / 4000 < 1.2 and 0.8 < sizes[12000][1] / 12000 < 1.2
