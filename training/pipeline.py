@@ -2,8 +2,8 @@
 
 index_ratings: split rating data and index it once (ids -> int32 columns).
 rating_stage: train the candidate sources (two-tower retrieval, EASE, the user autoencoders) and the
-rating models, choose the two-stage order on validation, evaluate everything
-beside the baselines on the test part.
+rating models, choose the two-stage order on validation, evaluate everything beside the baselines on
+the test part.
 session_stage: split sessions under their protocol, train GRU4Rec and NARM, pick the one to serve on
 validation, evaluate beside the baselines on the test events.
 """
