@@ -24,7 +24,7 @@ from training.local_cluster import run_local_workers, tf_config
 
 @pytest.mark.parametrize(("workers", "n_rows"), [(2, 1001), (3, 10), (4, 3), (2, 0)])
 def test_the_workers_shards_are_disjoint_cover_the_rows_and_take_equal_steps(workers, n_rows):
-    shards = [Cluster(workers, index).shard(n_rows) for index in range(workers)]
+    shards = [np.arange(n_rows)[Cluster(workers, index).shard(n_rows)] for index in range(workers)]
     rows = np.concatenate(shards)
     assert len(rows) == len(set(rows.tolist())) == n_rows  # disjoint, and together every row
     assert sorted(rows.tolist()) == list(range(n_rows))

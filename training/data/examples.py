@@ -150,8 +150,9 @@ def _indexed(ids: pd.Series, train: np.ndarray) -> tuple[list[str], np.ndarray]:
     """The ids that occur in the ``train`` rows, sorted, and each row's 1-based int32 index among them (0: an
     id that is not in training). One hash pass over the ids; nothing else per row is a string."""
     codes, uniques = pd.factorize(ids)
-    present = sorted(uniques[np.unique(codes[train])].tolist())
-    # The appended 0 is where code -1 (a missing id) lands.
+    present_codes = np.unique(codes[train])
+    present = sorted(uniques[present_codes[present_codes >= 0]].tolist())  # code -1: a missing id, no id at all
+    # The appended 0 is where code -1 lands.
     lookup = np.append(pd.Index(present).get_indexer(uniques) + 1, 0).astype(np.int32)
     return present, lookup[codes]
 

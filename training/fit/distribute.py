@@ -48,10 +48,11 @@ class Cluster:
     def distributed(self) -> bool:
         return self.workers > 1
 
-    def shard(self, n_rows: int) -> np.ndarray:
+    def shard(self, n_rows: int) -> slice:
         """The rows of an n-row table this worker trains on: every ``workers``-th row from its index, so
-        the shards of all workers are disjoint and together cover the table."""
-        return np.arange(self.index, n_rows, self.workers)
+        the shards of all workers are disjoint and together cover the table. A slice, so that taking it
+        from an array or frame is a view, not a copy (one worker's shard is the whole table)."""
+        return slice(self.index, n_rows, self.workers)
 
     def local_batch(self, batch_size: int) -> int:
         """Each worker's share of a global batch of ``batch_size`` rows (one replica per worker)."""
@@ -161,6 +162,6 @@ def worker_batches(view: UserView, frame: pd.DataFrame, batch_size: int, seed: i
     """Shuffled training batches of this worker's shard of ``frame``'s rows (``interaction_dataset``):
     together, the workers' batches of a step hold about ``batch_size`` rows."""
     frame = known(frame)
-    shard = frame if _cluster.workers == 1 else frame.iloc[_cluster.shard(len(frame))]  # one worker: no copy
+    shard = frame.iloc[_cluster.shard(len(frame))]
     batches = interaction_dataset(view, shard, _cluster.local_batch(batch_size), seed, counts)
     return equal_steps(batches, len(frame), batch_size)
