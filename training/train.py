@@ -20,6 +20,7 @@ from training.data.sources import load_sources, public_spec, resolve_sessions
 from training.data.validation import on_catalog
 from training.evaluate import gate
 from training.export.publish import check_new_version, training_lock
+from training.process_memory import peak_rss_mib, reset_peak_rss, return_freed_blocks
 
 log = logging.getLogger("recsys.train")
 LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-recommenders", "scann", "numpy", "pandas")
@@ -55,6 +56,7 @@ def _run(config: TrainConfig, artifacts: Path | None, version: str | None, publi
     from training.pipeline import index_ratings, rating_stage, session_stage
 
     started = time.perf_counter()
+    return_freed_blocks()  # before the log's arrays: the peaks then count what is alive
     cluster = distribute.current()
     if artifacts is not None:
         version = check_new_version(artifacts, version or new_version_name())  # before hours of training
@@ -155,26 +157,6 @@ def _sizes(description: dict) -> str:
     counts = {key: description[key] for key in ("interactions", "clicks", "sessions", "users", "items")
               if key in description}
     return f"{description['name']}: " + ", ".join(f"{value:,} {key}" for key, value in counts.items())
-
-
-def peak_rss_mib() -> float:
-    """The most resident memory this process has held since the last ``reset_peak_rss`` (since it
-    started where that is not possible), in MiB."""
-    try:
-        status = Path("/proc/self/status").read_text()
-        return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
-    except (OSError, StopIteration, ValueError):
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def reset_peak_rss() -> None:
-    """Start a new high-water mark of resident memory (Linux; elsewhere the peak stays the run's)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 class Stages:

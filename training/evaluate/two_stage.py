@@ -18,7 +18,7 @@ from models import rating_head
 from models.selection import indices_of, rows_of
 from models.two_stage import ItemSources, Mix, TwoStage, Users, exact_search
 from models.user_autoencoder import UserAutoencoder
-from training.data.examples import RatingContext, UserView
+from training.data.examples import INFERENCE_BATCH, RatingContext, UserView
 from training.evaluate.metrics import UserScorer, evaluate_retrieval
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def item_embeddings(retrieval: Any, n_items: int) -> np.ndarray:
     return retrieval.candidate_embedding(tf.range(n_items + 1, dtype=tf.int32)).numpy()
 
 
-def _per_user(compute: Any, view: UserView, batch: int = 4096) -> np.ndarray:
+def _per_user(compute: Any, view: UserView, batch: int = INFERENCE_BATCH) -> np.ndarray:
     """``compute(features)`` for every known user, row r = user index r + 1."""
     chunks = []
     for start in range(1, view.n_users + 1, batch):

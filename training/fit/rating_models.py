@@ -25,7 +25,7 @@ from models.ensemble import RatingEnsemble, fit_blend
 from models.neumf import NeuMF
 from models.ranking import DeepRankingModel, MatrixFactorization, RatingModel
 from training.config import TrainConfig
-from training.data.examples import RatingContext, UserView, interaction_dataset, known
+from training.data.examples import INFERENCE_BATCH, RatingContext, UserView, interaction_dataset, known
 from training.evaluate.metrics import rating_metrics
 from training.fit import distribute
 from training.fit.distribute import TrainingBatches, worker_batches
@@ -47,7 +47,8 @@ class Member:
     patience: int
 
 
-def predict_ratings(model: RatingModel, view: UserView, frame: pd.DataFrame, batch_size: int = 4096) -> np.ndarray:
+def predict_ratings(model: RatingModel, view: UserView, frame: pd.DataFrame,
+                    batch_size: int = INFERENCE_BATCH) -> np.ndarray:
     dataset = interaction_dataset(view, frame, batch_size)
     return np.concatenate([model(batch).numpy() for batch in dataset]) if len(frame) else np.zeros(0)
 

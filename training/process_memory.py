@@ -1,0 +1,55 @@
+"""The trainer process's resident memory: its high-water mark per stage, and how freed arrays go back.
+
+A large log makes many per-rating numpy temporaries of a few to a few tens of MB (masks, index columns,
+sort orders). glibc serves a block from its heap unless it is at least the mmap threshold, and by default
+that threshold rises to the largest block freed so far (up to 32 MiB). After the first such free, those
+temporaries land in the heap, whose pages stay with the process once they are freed: the high-water mark
+then counts what is long gone. ``return_freed_blocks`` fixes the threshold instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
+MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def return_freed_blocks(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
+    """Have glibc map every allocation of ``threshold`` bytes or more on its own, so that freeing it gives
+    the memory back to the system; a fixed threshold also turns off glibc's raising of it. Returns whether
+    it took effect (False off glibc, e.g. musl or macOS, where nothing changes)."""
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    done = mallopt(M_MMAP_THRESHOLD, threshold) == 1
+    log.debug("mmap threshold %d bytes: %s", threshold, "set" if done else "not set")
+    return done
+
+
+def peak_rss_mib() -> float:
+    """The most resident memory this process has held since the last ``reset_peak_rss`` (since it
+    started where that is not possible), in MiB."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
+    except (OSError, StopIteration, ValueError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def reset_peak_rss() -> None:
+    """Start a new high-water mark of resident memory (Linux; elsewhere the peak stays the run's)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
