@@ -5,15 +5,24 @@ import math
 import numpy as np
 import pytest
 
+from models.selection import SeenItems, rows_of
 from training.data.sequences import SequenceSet
 from training.evaluate import session_baselines
-from training.evaluate.baselines import SparseRows, binary_gram, ease_scorer, item_knn_scorer
+from training.evaluate.baselines import SparseRows, binary_gram, ease_scorer, item_gram, item_knn_scorer
 from training.evaluate.session_baselines import cooccurrence_scorer, sknn_scorer, transition_scorer, vsknn_scorer
 
 # Four users x four items: u1 {1, 2}, u2 {2, 3}, u3 {1, 3, 4}, u4 {1, 2, 4}; u4's repeated item 2 counts once.
 USERS = np.array([1, 1, 2, 2, 3, 3, 3, 4, 4, 4, 4])
 ITEMS = np.array([1, 2, 2, 3, 1, 3, 4, 1, 2, 4, 2])
 X = np.array([[1, 1, 0, 0], [0, 1, 1, 0], [1, 0, 1, 1], [1, 1, 0, 1]], dtype=np.float64)
+
+
+def seen_items(users, items, n_users=4, n_items=4):
+    """The users' items as the trainer's user views hold them (user and item rows, repeats once)."""
+    return SeenItems.from_pairs(rows_of(users), rows_of(items), n_users, n_items)
+
+
+SEEN = seen_items(USERS, ITEMS)
 
 # Training sessions in start-time order: s0 = 1 2 3, s1 = 2 3 2, s2 = 1 4, s3 = 3 4 5 (five items).
 SESSIONS = SequenceSet(items=np.array([1, 2, 3, 2, 3, 2, 1, 4, 3, 4, 5]), offsets=np.array([0, 3, 6, 8, 11]))
@@ -46,17 +55,18 @@ def test_binary_gram_counts_rows_holding_both_columns(lengths):
 
 def test_item_knn_sums_cosine_similarities_of_the_users_items():
     # sims: c12 = 2/3, c13 = c23 = c24 = 1/sqrt(6), c14 = 2/sqrt(6), c34 = 1/2; u2 holds items 2 and 3
+    np.testing.assert_array_equal(item_gram(SEEN), X.T @ X)  # co-occurrences of the users' distinct items
     c13 = 1 / math.sqrt(6)
-    scores = scores_of(item_knn_scorer(USERS, ITEMS, n_users=4, n_items=4), [2])
+    scores = scores_of(item_knn_scorer(SEEN), [2])
     np.testing.assert_allclose(scores, [[2 / 3 + c13, c13, c13, c13 + 0.5]], rtol=1e-6)
     # against the definition: X_u · S with S the cosine matrix, zero diagonal
     norms = np.sqrt(X.sum(axis=0))
     similarity = X.T @ X / np.outer(norms, norms)
     np.fill_diagonal(similarity, 0.0)
-    full = scores_of(item_knn_scorer(USERS, ITEMS, 4, 4), [1, 2, 3, 4])
+    full = scores_of(item_knn_scorer(SEEN), [1, 2, 3, 4])
     np.testing.assert_allclose(full, X @ similarity, rtol=1e-6)
     # neighbors=1 keeps item 2's nearest (item 1) and item 3's (item 4)
-    assert scores_of(item_knn_scorer(USERS, ITEMS, 4, 4, neighbors=1), [2]) == pytest.approx(
+    assert scores_of(item_knn_scorer(SEEN, neighbors=1), [2]) == pytest.approx(
         np.array([[2 / 3, 0, 0, 0.5]]))
 
 
@@ -65,10 +75,10 @@ def test_ease_matches_the_closed_form_and_never_scores_an_item_from_itself():
     precision = np.linalg.inv(X.T @ X + l2 * np.eye(4))
     weights = -precision / np.diag(precision)
     np.fill_diagonal(weights, 0.0)
-    scores = scores_of(ease_scorer(USERS, ITEMS, n_users=4, n_items=4, l2=l2), [1, 2, 3, 4])
+    scores = scores_of(ease_scorer(SEEN, l2=l2), [1, 2, 3, 4])
     np.testing.assert_allclose(scores, X @ weights, rtol=1e-5, atol=1e-6)
     # a user holding item 3 alone: B_33 = 0, so item 3 gets nothing from itself; unknown user 0 scores 0
-    scorer = ease_scorer(np.append(USERS, 5), np.append(ITEMS, 3), n_users=5, n_items=4, l2=l2)
+    scorer = ease_scorer(seen_items(np.append(USERS, 5), np.append(ITEMS, 3), n_users=5), l2=l2)
     assert scores_of(scorer, [5])[0, 2] == 0.0
     assert not scores_of(scorer, [0]).any()
 

@@ -31,7 +31,7 @@ class SparseRows:
     columns ``indices[indptr[r]:indptr[r + 1]]``, ascending."""
 
     indptr: np.ndarray  # (n_rows + 1,) int64
-    indices: np.ndarray  # (nnz,) int64
+    indices: np.ndarray  # (nnz,) int64, or int32 (``SeenItems.indices``)
 
     @classmethod
     def from_pairs(cls, rows: np.ndarray, columns: np.ndarray, n_rows: int) -> SparseRows:
@@ -95,29 +95,24 @@ def binary_gram(matrix: SparseRows, n_columns: int) -> np.ndarray:
         else:
             held, columns = matrix.entries(rows)
             partners_held, partners = matrix.entries(np.repeat(rows, held))  # each entry's whole row
-            cells, counts = np.unique(np.repeat(columns, partners_held) * n_columns + partners, return_counts=True)
+            cells, counts = np.unique(np.repeat(columns.astype(np.int64), partners_held) * n_columns + partners,
+                                      return_counts=True)
             gram[cells] += counts
     return gram.reshape(n_columns, n_columns)
 
 
-def _interactions(user_index: np.ndarray, item_index: np.ndarray, n_users: int) -> SparseRows:
-    """User index -> the item indices they interacted with (row 0, the unknown user, is empty)."""
-    return SparseRows.from_pairs(user_index, item_index, n_users + 1)
+def item_gram(seen: SeenItems) -> np.ndarray:
+    """XᵀX of the users' seen items, in item rows: (n_items, n_items) float32 co-occurrence counts. It reads
+    the users' own ``SeenItems`` (the view's), not a copy of their pairs."""
+    return binary_gram(SparseRows(indptr=seen.indptr, indices=seen.indices), seen.n_columns)
 
 
-def _matrix_scorer(users: SparseRows, item_weights: np.ndarray) -> UserScorer:
-    """score(u, ·) = X_u · W for a (n_items + 1, n_items + 1) item-to-item weight matrix W over item
-    indices: the served item-to-item scores (``models.item_item``), in index space."""
-    n_items = len(item_weights) - 1
-    seen = SeenItems.from_csr(users.indptr[1:] - users.indptr[1], rows_of(users.indices[users.indptr[1]:]), n_items)
-    weights = np.ascontiguousarray(item_weights[1:, 1:])
-
-    def score(batch: np.ndarray) -> np.ndarray:
-        scores = np.zeros((len(batch), n_items + 1), dtype=np.float32)
-        scores[:, 1:] = item_item_scores(weights, seen, rows_of(batch))
-        return scores
-
-    return score
+def _padded(matrix: np.ndarray) -> np.ndarray:
+    """An (n, n) matrix over item rows as (n + 1, n + 1) float32 over item indices: row and column 0, padding,
+    are zero."""
+    padded = np.zeros((len(matrix) + 1, len(matrix) + 1), dtype=np.float32)
+    padded[1:, 1:] = matrix
+    return padded
 
 
 def popularity_scorer(counts: np.ndarray) -> UserScorer:
@@ -129,55 +124,58 @@ def popularity_scorer(counts: np.ndarray) -> UserScorer:
     return score
 
 
-def item_knn_scorer(user_index: np.ndarray, item_index: np.ndarray, n_users: int, n_items: int,
-                    neighbors: int | None = None) -> UserScorer:
+def item_knn_scorer(seen: SeenItems, neighbors: int | None = None) -> UserScorer:
     """Item-based kNN (Sarwar et al. 2001; Deshpande & Karypis 2004): score(u, j) = sum over the user's
     items i of sim(i, j), with sim the cosine between the items' binary user vectors,
     c_ij / sqrt(c_ii c_jj), and sim(i, i) = 0.
 
-    ``user_index``, ``item_index``: the training interactions (1-based indices; duplicates count once).
+    ``seen``: the training interactions by user row (``SeenItems``: repeats count once).
     ``neighbors``: keep only each item i's ``neighbors`` most similar items j (Deshpande & Karypis' model
     size k; ties at the cut broken arbitrarily); None keeps every similarity.
     """
-    users = _interactions(user_index, item_index, n_users)
-    counts = binary_gram(users, n_items + 1)  # (n_items + 1, n_items + 1); row and column 0 are zero
+    counts = item_gram(seen)
     norms = np.sqrt(np.diag(counts))
     norms[norms == 0] = 1.0  # items nobody interacted with: all their similarities are 0 anyway
     similarity = counts / np.outer(norms, norms)
     np.fill_diagonal(similarity, 0.0)
-    if neighbors is not None and neighbors < n_items:
+    if neighbors is not None and neighbors < seen.n_columns:
         dropped = np.argpartition(-similarity, neighbors - 1, axis=1)[:, neighbors:]
         np.put_along_axis(similarity, dropped, 0.0, axis=1)
-    return _matrix_scorer(users, similarity.astype(np.float32))
+    return item_item_scorer(seen, _padded(similarity))
 
 
-def ease_weights(user_index: np.ndarray, item_index: np.ndarray, n_users: int, n_items: int,
-                 l2: float = 500.0) -> np.ndarray:
+def ease_weights(gram: np.ndarray, l2: float = 500.0) -> np.ndarray:
     """EASE (Steck 2019, "Embarrassingly Shallow Autoencoders for Sparse Data"): the item-to-item weights
     B = I - P·diag(1/diag(P)) with P = (XᵀX + λI)⁻¹, i.e. B_ij = -P_ij / P_jj and diag(B) = 0, as an
     (n_items + 1, n_items + 1) float32 matrix over item indices (row and column 0, padding, are zero).
 
-    ``user_index``, ``item_index``: the training interactions (1-based; duplicates count once).
+    ``gram``: XᵀX of the training interactions (``item_gram``), which a search over λ computes once.
     ``l2``: λ, Steck's default for ML-20M-sized data is 500. The inverse is dense float64:
     n_items² x 8 bytes and O(n_items³) time (about a minute at 20k items), so keep n_items below ~20k.
     """
-    users = _interactions(user_index, item_index, n_users)
-    gram = binary_gram(users, n_items + 1)[1:, 1:].astype(np.float64)  # padding row and column left out
-    gram[np.diag_indices_from(gram)] += l2
-    precision = np.linalg.inv(gram)
-    weights = np.zeros((n_items + 1, n_items + 1), dtype=np.float32)
-    weights[1:, 1:] = -precision / np.diag(precision)[np.newaxis, :]
+    regularized = gram.astype(np.float64)
+    regularized[np.diag_indices_from(regularized)] += l2
+    precision = np.linalg.inv(regularized)
+    weights = -precision / np.diag(precision)[np.newaxis, :]
     np.fill_diagonal(weights, 0.0)
-    return weights
+    return _padded(weights)
 
 
-def item_item_scorer(user_index: np.ndarray, item_index: np.ndarray, n_users: int,
-                     weights: np.ndarray) -> UserScorer:
-    """score(u, ·) = X_u · W over the users' training interactions, for W from ``ease_weights``."""
-    return _matrix_scorer(_interactions(user_index, item_index, n_users), weights)
+def item_item_scorer(seen: SeenItems, weights: np.ndarray) -> UserScorer:
+    """score(u, ·) = X_u · W over the users' training interactions (``seen``, by user row), for an
+    (n_items + 1, n_items + 1) item-to-item weight matrix W over item indices (``ease_weights``): the
+    served item-to-item scores (``models.item_item``), in index space."""
+    n_items = seen.n_columns
+    rows = np.ascontiguousarray(weights[1:, 1:])
+
+    def score(batch: np.ndarray) -> np.ndarray:
+        scores = np.zeros((len(batch), n_items + 1), dtype=np.float32)
+        scores[:, 1:] = item_item_scores(rows, seen, rows_of(batch))
+        return scores
+
+    return score
 
 
-def ease_scorer(user_index: np.ndarray, item_index: np.ndarray, n_users: int, n_items: int,
-                l2: float = 500.0) -> UserScorer:
+def ease_scorer(seen: SeenItems, l2: float = 500.0) -> UserScorer:
     """EASE's score(u, ·) = X_u · B (``ease_weights``)."""
-    return item_item_scorer(user_index, item_index, n_users, ease_weights(user_index, item_index, n_users, n_items, l2))
+    return item_item_scorer(seen, ease_weights(item_gram(seen), l2))

@@ -16,10 +16,11 @@ import numpy as np
 import tensorflow as tf
 
 from models.retrieval import RetrievalConfig, TwoTowerModel
-from training.data.examples import RatingContext, UserView, known_pairs
+from training.data.examples import RatingContext, UserView
 from training.evaluate.baselines import (
     DENSE_MAX_ITEMS,
     ease_weights,
+    item_gram,
     item_item_scorer,
     item_knn_scorer,
     popularity_scorer,
@@ -91,35 +92,33 @@ def fit_ease(context: RatingContext, l2_grid: tuple[float, ...] = (50, 100, 200,
              max_items: int = DENSE_MAX_ITEMS) -> EaseFit | None:
     """EASE with the lambda of the best validation recall@10 when fitted on the fit part, refitted on
     the training part; None above ``max_items`` (O(n^3) time, n^2 memory)."""
-    n_users, n_items = len(context.vocab.users), len(context.vocab.items)
+    n_items = len(context.vocab.items)
     if n_items > max_items:
         log.info("EASE skipped: %d items, more than %d", n_items, max_items)
         return None
-    fit_users, fit_items = known_pairs(context.frames["fit"])
-    validation_items = context.held_out_items("validation")
+    seen = context.fit_view.seen
+    gram, validation_items = item_gram(seen), context.held_out_items("validation")
     validation, best, best_weights = {}, l2_grid[0], None
     for l2 in l2_grid:  # only the best weights so far are kept: n_items² floats each
-        weights = ease_weights(fit_users, fit_items, n_users, n_items, l2)
-        scorer = item_item_scorer(fit_users, fit_items, n_users, weights)
-        validation[l2] = evaluate_retrieval(scorer, validation_items, context.fit_view.seen, ks=(10,))["recall@10"]
+        weights = ease_weights(gram, l2)
+        validation[l2] = evaluate_retrieval(item_item_scorer(seen, weights), validation_items, seen,
+                                            ks=(10,))["recall@10"]
         if best_weights is None or validation[l2] > validation[best]:
             best, best_weights = l2, weights
     log.info("EASE lambda %s chosen on validation (recall@10 by lambda: %s)", best,
              {l2: round(float(value), 4) for l2, value in validation.items()})
-    train_users, train_items = known_pairs(context.frames["train"])
-    return EaseFit(best, best_weights, ease_weights(train_users, train_items, n_users, n_items, best))
+    return EaseFit(best, best_weights, ease_weights(item_gram(context.train_view.seen), best))
 
 
 def retrieval_baselines(context: RatingContext, ease: EaseFit | None) -> dict[str, UserScorer]:
     """Popularity, item-kNN (up to ``DENSE_MAX_ITEMS`` items) and EASE, fitted on the training part."""
-    n_users, n_items = len(context.vocab.users), len(context.vocab.items)
-    train_users, train_items = known_pairs(context.frames["train"])
+    n_items, seen = len(context.vocab.items), context.train_view.seen
     scorers = {}
     if n_items <= DENSE_MAX_ITEMS:
-        scorers["item_knn"] = item_knn_scorer(train_users, train_items, n_users, n_items)
+        scorers["item_knn"] = item_knn_scorer(seen)
     else:
         log.info("item-kNN baseline skipped: %d items, more than %d", n_items, DENSE_MAX_ITEMS)
     if ease is not None:
-        scorers[ease.name] = item_item_scorer(train_users, train_items, n_users, ease.train)
+        scorers[ease.name] = item_item_scorer(seen, ease.train)
     scorers["popularity"] = popularity_scorer(context.counts)
     return scorers
