@@ -42,9 +42,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from benchmarks import scaling, serve
 from benchmarks.ann import exact_top_k, neighbor_recall
 from benchmarks.loadgen import run_httpx, run_wrk, warm_up
-from benchmarks.soak import children, status_mib
+from benchmarks.soak import children
 from models import artifact_format as fmt
 from training.data.synthetic import SyntheticConfig
+from training.process_memory import status_mib
 
 # The scaling benchmark's models (the two-tower model, served through ScaNN, and MF, the rating order of the
 # candidates), one epoch each: later settings win.

@@ -28,6 +28,7 @@ from pathlib import Path
 from benchmarks.loadgen import Measurement, Request, run_httpx, run_wrk
 from benchmarks.serve import POOL_SIZE, ServerError, build_traffic, machine_info, read_vocabulary, running_server
 from models import artifact_format as fmt
+from training.process_memory import status_mib
 
 MIX = {"recommend": 4, "session": 3, "predict": 2, "healthz": 1}  # requests of each kind per 10
 
@@ -37,17 +38,6 @@ def mixed_pool(traffic: dict[str, list[Request]], size: int = POOL_SIZE) -> list
     pattern = [endpoint for endpoint, share in MIX.items() for _ in range(share)]
     cycles = {endpoint: itertools.cycle(requests) for endpoint, requests in traffic.items()}
     return [next(cycles[pattern[i % len(pattern)]]) for i in range(size)]
-
-
-def status_mib(pid: int, field: str = "VmRSS") -> float | None:
-    """A memory field of ``/proc/<pid>/status`` (VmRSS: resident now, VmHWM: its peak) in MiB; None if gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def children(pid: int) -> list[int]:

@@ -4,6 +4,7 @@ history."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,26 +20,24 @@ ROOT = Path(__file__).resolve().parents[1]
 HELD_AFTER_FREE = """
 import sys
 import numpy as np
-from training.process_memory import return_freed_blocks
-
-def rss_mib():
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+from training.process_memory import return_freed_blocks, status_mib
 
 if sys.argv[1] == "fixed":
     assert return_freed_blocks()
 np.ones(16 << 20, np.uint8)
-before = rss_mib()
+before = status_mib()
 blocks = [np.ones(8 << 20, np.uint8) for _ in range(20)]
 del blocks[:-1]
-print(round(rss_mib() - before))
+print(round(status_mib() - before))
 """
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
 
 
 def _held_mib(threshold: str) -> int:
-    run = subprocess.run([sys.executable, "-c", HELD_AFTER_FREE, threshold], cwd=ROOT, capture_output=True,
+    # The child's allocator must start from glibc's defaults, whatever tuning this shell exports.
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
+    run = subprocess.run([sys.executable, "-c", HELD_AFTER_FREE, threshold], cwd=ROOT, env=env, capture_output=True,
                          text=True, check=True)
     return int(run.stdout)
 

@@ -8,10 +8,10 @@ import socket
 import httpx
 import pytest
 
-from benchmarks.soak import status_mib
 from models import artifact_format as fmt
 from tests.serving import ADMIN, running_server
 from tests.versions import copy_version, rewrite
+from training.process_memory import status_mib
 
 
 @pytest.fixture

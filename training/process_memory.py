@@ -35,16 +35,27 @@ def return_freed_blocks(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
     return done
 
 
+def status_mib(pid: int | str = "self", field: str = "VmRSS") -> float | None:
+    """A memory field of ``/proc/<pid>/status`` (VmRSS: resident now, VmHWM: its peak) in MiB; None where
+    the process is gone or there is no /proc."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
 def peak_rss_mib() -> float:
     """The most resident memory this process has held since the last ``reset_peak_rss`` (since it
     started where that is not possible), in MiB."""
-    try:
-        status = Path("/proc/self/status").read_text()
-        return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
-    except (OSError, StopIteration, ValueError):
-        import resource
+    peak = status_mib("self", "VmHWM")
+    if peak is not None:
+        return peak
+    import resource
 
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def reset_peak_rss() -> None:
