@@ -141,7 +141,7 @@ def item_knn_scorer(seen: SeenItems, neighbors: int | None = None) -> UserScorer
     if neighbors is not None and neighbors < seen.n_columns:
         dropped = np.argpartition(-similarity, neighbors - 1, axis=1)[:, neighbors:]
         np.put_along_axis(similarity, dropped, 0.0, axis=1)
-    return item_item_scorer(seen, _padded(similarity))
+    return _row_scorer(seen, similarity)
 
 
 def ease_weights(gram: np.ndarray, l2: float = 500.0) -> np.ndarray:
@@ -165,8 +165,13 @@ def item_item_scorer(seen: SeenItems, weights: np.ndarray) -> UserScorer:
     """score(u, ·) = X_u · W over the users' training interactions (``seen``, by user row), for an
     (n_items + 1, n_items + 1) item-to-item weight matrix W over item indices (``ease_weights``): the
     served item-to-item scores (``models.item_item``), in index space."""
+    return _row_scorer(seen, np.ascontiguousarray(weights[1:, 1:]))
+
+
+def _row_scorer(seen: SeenItems, rows: np.ndarray) -> UserScorer:
+    """``item_item_scorer`` for weights over item rows, (n_items, n_items): a matrix built in row space
+    (item-kNN's similarities) is scored as it is, not padded and cut back."""
     n_items = seen.n_columns
-    rows = np.ascontiguousarray(weights[1:, 1:])
 
     def score(batch: np.ndarray) -> np.ndarray:
         scores = np.zeros((len(batch), n_items + 1), dtype=np.float32)
