@@ -20,7 +20,7 @@ from training.data.sources import load_sources, public_spec, resolve_sessions
 from training.data.validation import on_catalog
 from training.evaluate import gate
 from training.export.publish import check_new_version, training_lock
-from training.process_memory import peak_rss_mib, reset_peak_rss, return_freed_blocks
+from training.process_memory import peak_rss_mib, release_free_pages, reset_peak_rss, return_freed_blocks
 
 log = logging.getLogger("recsys.train")
 LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-recommenders", "scann", "numpy", "pandas")
@@ -75,6 +75,7 @@ def _run(config: TrainConfig, artifacts: Path | None, version: str | None, publi
     split, context = index_ratings(ratings, config)
     # From here on the indexed columns stand for the log: let its string ids go (~40 bytes a rating).
     ratings = replace(ratings, interactions=ratings.interactions.iloc[:0].copy(), test_interactions=None)
+    release_free_pages()
     rating = rating_stage(split, context, ratings.rating_range, config)
     # The session model recommends only items that the rest of the service serves.
     served_sessions = on_catalog(sessions, pd.Index(rating.context.vocab.items))
@@ -168,6 +169,7 @@ class Stages:
     def begin(self, name: str) -> None:
         self.end()
         self.current, self.since = name, time.perf_counter()
+        release_free_pages()  # what the last stage let go, so that this stage's peak is what it holds
         reset_peak_rss()
         log.info("stage: %s (%.0f s since start)", name, self.since - self.started)
 
