@@ -215,8 +215,10 @@ INFERENCE_BATCH = 1024
 
 
 def known(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a split part whose user and item are both in the vocabulary."""
-    return frame[(frame["user_index"] > 0) & (frame["item_index"] > 0)]
+    """The rows of a split part whose user and item are both in the vocabulary: ``frame`` itself when all
+    are (the training parts, whose ids make the vocabulary), not a copy of it."""
+    keep = (frame["user_index"] > 0) & (frame["item_index"] > 0)
+    return frame if keep.all() else frame[keep]
 
 
 def known_pairs(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -239,12 +241,12 @@ def interaction_dataset(view: UserView, frame: pd.DataFrame, batch_size: int, sh
     """Batches of user index features + ``item`` and ``rating`` (and ``item_log_probability`` when item
     ``counts`` are given) for the rows of ``frame``, known users and items (``known``); user features are
     gathered per batch from the per-user tables, so memory stays O(users + interactions)."""
-    items = frame["item_index"].to_numpy(np.int32)
-    columns = {"user_row": frame["user_index"].to_numpy(np.int32), "item": items,
-               "rating": frame["rating"].to_numpy(np.float32)}
-    if counts is not None:
-        columns["item_log_probability"] = np.log(np.maximum(counts, 1.0) / counts.sum()).astype(np.float32)[items]
-    rows = {name: tf.constant(values) for name, values in columns.items()}
+    rows = {"user_row": tf.constant(frame["user_index"].to_numpy(np.int32)),
+            "item": tf.constant(frame["item_index"].to_numpy(np.int32)),
+            "rating": tf.constant(frame["rating"].to_numpy(np.float32))}
+    per_item = {}
+    if counts is not None:  # a table by item index, gathered per batch: not another column as long as the rows
+        per_item["item_log_probability"] = tf.constant(np.log(np.maximum(counts, 1.0) / counts.sum()), tf.float32)
     profile = {name: tf.constant(values) for name, values in view.profile.items()}
     history, width = view.history.ragged(), view.history.width
     positions = tf.data.Dataset.range(len(frame))
@@ -253,6 +255,7 @@ def interaction_dataset(view: UserView, frame: pd.DataFrame, batch_size: int, sh
 
     def batch_at(batch_positions: tf.Tensor) -> dict[str, tf.Tensor]:
         batch = {name: tf.gather(values, batch_positions) for name, values in rows.items()}
+        batch.update({name: tf.gather(table, batch["item"]) for name, table in per_item.items()})
         users = batch.pop("user_row")
         recent_items, recent_ratings = (tf.gather(table, users).to_tensor(shape=[None, width]) for table in history)
         return {**{name: tf.gather(table, users) for name, table in profile.items()},
