@@ -72,15 +72,3 @@ def test_the_users_file_gives_the_server_the_tables_the_models_trained_on(tmp_pa
     assert raw["recent_items"].tolist() == [["i1", ""], ["", ""], ["i3", ""]]
     np.testing.assert_allclose(raw["recent_ratings"], [[2.0, 2.0], [0.0, 0.0], [5.0, 0.0]])
     assert raw["user_id"].tolist() == ["a", "b", "c"] and raw["categories"].tolist() == [["x"], [""], ["y"]]
-
-
-def test_training_rows_come_in_a_new_order_each_pass_and_the_same_orders_for_the_same_seed():
-    from training.data.examples import shuffled_positions
-
-    passes = [list(shuffled_positions(50, seed=7).repeat(3).as_numpy_iterator())[i * 50:(i + 1) * 50]
-              for i in range(3)]
-    assert all(sorted(order) == list(range(50)) for order in passes)
-    assert passes[0] != passes[1] != passes[2]
-    again = shuffled_positions(50, seed=7)
-    assert [list(again.as_numpy_iterator()) for _ in range(2)] == passes[:2]
-    assert list(shuffled_positions(50, seed=8).as_numpy_iterator()) != passes[0]

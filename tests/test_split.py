@@ -56,12 +56,15 @@ def test_indexed_parts_keep_each_rows_ids_in_log_order_and_unknown_ids_map_to_ze
     log = data.interactions
     assert context.vocab.users == tuple(sorted(log["user_id"][split.mask("train")].unique()))
     users, items = np.array(("", *context.vocab.users)), np.array(("", *context.vocab.items))
-    for part, frame in context.frames.items():
+    training = {part: context.training_rows.columns(part) for part in ("fit", "train")}  # one chunk: the log's order
+    parts = {**{part: {"user_index": rows["user_row"], "item_index": rows["item"], "rating": rows["rating"]}
+                for part, rows in training.items()}, **context.held_out}
+    for part, frame in parts.items():
         rows = log[split.mask(part)]
         known = np.isin(rows["user_id"], context.vocab.users)
         assert (users[frame["user_index"]] == np.where(known, rows["user_id"], "")).all()
         known = np.isin(rows["item_id"], context.vocab.items)
         assert (items[frame["item_index"]] == np.where(known, rows["item_id"], "")).all()
         assert np.array_equal(frame["rating"], rows["rating"], equal_nan=True)
-    assert (context.frames["test"]["user_index"] == 0).any()  # test users unseen in training exist here
+    assert (context.held_out["test"]["user_index"] == 0).any()  # test users unseen in training exist here
     assert context.mean_rating == pytest.approx(log["rating"][split.mask("fit")].mean())

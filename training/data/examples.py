@@ -9,6 +9,7 @@ examples (``RatingContext.rated``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ from models.vocabulary import (
 )
 from training.data.dataset import RatingData
 from training.data.split import RatingSplit
+from training.data.training_rows import CHUNK_ROWS, TrainingRows, write_training_rows
 
 
 @dataclass(frozen=True)
@@ -93,21 +95,22 @@ class RatingContext:
     train_view: UserView
     counts: np.ndarray  # (n_items + 1,) interactions per item index in train
     mean_rating: float
-    frames: dict[str, pd.DataFrame]  # split part -> rows with user_index, item_index and rating (NaN: none)
+    training_rows: TrainingRows  # the fit and validation rows, on disk: what the models train on
+    held_out: dict[str, pd.DataFrame]  # "validation", "test" -> rows with user_index, item_index and rating
 
     @property
     def sizes(self) -> dict[str, int]:
         return self.vocab.sizes()
 
     def rated(self, part: str) -> pd.DataFrame:
-        """The rows of a split part that carry a rating: what rating models learn from and are scored on."""
-        frame = self.frames[part]
+        """The rows of a held-out part that carry a rating: what rating models are scored on."""
+        frame = self.held_out[part]
         return frame[frame["rating"].notna()]
 
     def held_out_items(self, part: str) -> SeenItems:
         """User row -> item rows in a held-out part ("validation" or "test"), known users and items only, as
         sorted keys (12 bytes a pair, no bitmap)."""
-        users, items = known_pairs(self.frames[part])
+        users, items = known_pairs(self.held_out[part])
         return SeenItems.from_pairs(rows_of(users), rows_of(items), len(self.vocab.users), len(self.vocab.items),
                                     mask_max_cells=0)
 
@@ -178,9 +181,11 @@ def _user_view(encoder: FeatureEncoder, columns: pd.DataFrame, timestamps: np.nd
     return UserView(frame=frame, profile=profile, history=history, seen=seen)
 
 
-def prepare_ratings(data: RatingData, split: RatingSplit, history_length: int = 50) -> RatingContext:
-    """Index the log once (ids -> vocabulary indices, from the training part only) and cut it into the
-    split's parts: int32 and float32 columns, 12 bytes a row and part, with no copy of the string ids."""
+def prepare_ratings(data: RatingData, split: RatingSplit, history_length: int = 50,
+                    chunk_rows: int = CHUNK_ROWS) -> RatingContext:
+    """Index the log once (ids -> vocabulary indices, from the training part only): the training rows go
+    to disk (``TrainingRows``, in chunks of ``chunk_rows``), the held-out parts stay as int32 and float32
+    columns, 12 bytes a row, with no copy of the string ids."""
     log = data.all_interactions()
     train = split.mask("train")
     user_ids, user_index = _indexed(log["user_id"], train)
@@ -189,14 +194,17 @@ def prepare_ratings(data: RatingData, split: RatingSplit, history_length: int = 
     columns = pd.DataFrame({"user_index": user_index, "item_index": item_index,
                             "rating": log["rating"].to_numpy(np.float32)})
     del user_index, item_index
-    frames = {part: columns[split.mask(part)].reset_index(drop=True) for part in ("train", "fit", "validation", "test")}
-    del columns
+    held_out = {part: columns[split.mask(part)].reset_index(drop=True) for part in ("validation", "test")}
+    training = columns[train]
+    training_rows = write_training_rows(*(training[name].to_numpy() for name in columns), split.parts[train],
+                                        chunk_rows)
+    counts = np.bincount(training["item_index"], minlength=len(vocab.items) + 1).astype(np.float32)
+    counts[0] = 0.0
+    del training
     encoder = FeatureEncoder(vocab)
     timestamps = log["timestamp"].to_numpy()
-    views = {part: _user_view(encoder, frames[part], timestamps[split.mask(part)], data.users, vocab, history_length,
-                              data.rating_range) for part in ("fit", "train")}
-    counts = np.bincount(frames["train"]["item_index"], minlength=len(vocab.items) + 1).astype(np.float32)
-    counts[0] = 0.0
+    views = {part: _user_view(encoder, columns[split.mask(part)], timestamps[split.mask(part)], data.users, vocab,
+                              history_length, data.rating_range) for part in ("fit", "train")}
     return RatingContext(
         vocab=vocab,
         item_tables=item_feature_tables(vocab, data.items),
@@ -205,7 +213,8 @@ def prepare_ratings(data: RatingData, split: RatingSplit, history_length: int = 
         train_view=views["train"],
         counts=counts,
         mean_rating=float(log["rating"][split.mask("fit")].mean()),
-        frames=frames,
+        training_rows=training_rows,
+        held_out=held_out,
     )
 
 
@@ -227,38 +236,30 @@ def known_pairs(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return rows["user_index"].to_numpy(), rows["item_index"].to_numpy()
 
 
-def shuffled_positions(n_rows: int, seed: int) -> tf.data.Dataset:
-    """0..n_rows-1 in a new random order at each pass (epoch), the same orders for the same seed. One
-    int64 permutation per pass (8 bytes a row), where a full-length ``Dataset.shuffle`` buffer keeps
-    every element as a tensor (about 240 bytes a row)."""
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2).take(1)
-    return seeds.flat_map(lambda pass_seed: tf.data.Dataset.from_tensor_slices(
-        tf.random.experimental.stateless_shuffle(tf.range(n_rows, dtype=tf.int64), seed=pass_seed)))
-
-
-def interaction_dataset(view: UserView, frame: pd.DataFrame, batch_size: int, shuffle_seed: int | None = None,
-                        counts: np.ndarray | None = None) -> tf.data.Dataset:
-    """Batches of user index features + ``item`` and ``rating`` (and ``item_log_probability`` when item
-    ``counts`` are given) for the rows of ``frame``, known users and items (``known``); user features are
-    gathered per batch from the per-user tables, so memory stays O(users + interactions)."""
-    rows = {"user_row": tf.constant(frame["user_index"].to_numpy(np.int32)),
-            "item": tf.constant(frame["item_index"].to_numpy(np.int32)),
-            "rating": tf.constant(frame["rating"].to_numpy(np.float32))}
+def with_user_features(view: UserView, counts: np.ndarray | None = None,
+                       ) -> Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]:
+    """A ``tf.data`` map from batches of ``user_row``, ``item`` and ``rating`` to the models' inputs: the user
+    features gathered per batch from the view's per-user tables (so memory stays O(users)), ``item``,
+    ``rating``, and ``item_log_probability`` when item ``counts`` are given."""
     per_item = {}
     if counts is not None:  # a table by item index, gathered per batch: not another column as long as the rows
         per_item["item_log_probability"] = tf.constant(np.log(np.maximum(counts, 1.0) / counts.sum()), tf.float32)
     profile = {name: tf.constant(values) for name, values in view.profile.items()}
     history, width = view.history.ragged(), view.history.width
-    positions = tf.data.Dataset.range(len(frame))
-    if shuffle_seed is not None:
-        positions = shuffled_positions(len(frame), shuffle_seed)
 
-    def batch_at(batch_positions: tf.Tensor) -> dict[str, tf.Tensor]:
-        batch = {name: tf.gather(values, batch_positions) for name, values in rows.items()}
+    def features(batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        batch = dict(batch)
         batch.update({name: tf.gather(table, batch["item"]) for name, table in per_item.items()})
         users = batch.pop("user_row")
         recent_items, recent_ratings = (tf.gather(table, users).to_tensor(shape=[None, width]) for table in history)
         return {**{name: tf.gather(table, users) for name, table in profile.items()},
                 "recent_items": recent_items, "recent_ratings": recent_ratings, **batch}
 
-    return positions.batch(batch_size).map(batch_at, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    return features
+
+
+def interaction_dataset(view: UserView, frame: pd.DataFrame, batch_size: int) -> tf.data.Dataset:
+    """The model inputs of ``frame``'s rows (known users and items), in order: for predictions."""
+    rows = {"user_row": frame["user_index"].to_numpy(np.int32), "item": frame["item_index"].to_numpy(np.int32),
+            "rating": frame["rating"].to_numpy(np.float32)}
+    return tf.data.Dataset.from_tensor_slices(rows).batch(batch_size).map(with_user_features(view)).prefetch(2)

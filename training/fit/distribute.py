@@ -24,10 +24,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 
-from training.data.examples import UserView, interaction_dataset, known
+from training.data.examples import UserView, with_user_features
+from training.data.training_rows import TrainingPart, TrainingRows
 
 log = logging.getLogger(__name__)
 
@@ -157,11 +157,11 @@ def equal_steps(dataset: tf.data.Dataset, n_rows: int, batch_size: int) -> Train
     return WorkerBatches(_strategy.distribute_datasets_from_function(lambda _: dataset.repeat().take(steps)), steps)
 
 
-def worker_batches(view: UserView, frame: pd.DataFrame, batch_size: int, seed: int,
-                   counts: np.ndarray | None = None) -> TrainingBatches:
-    """Shuffled training batches of this worker's shard of ``frame``'s rows (``interaction_dataset``):
-    together, the workers' batches of a step hold about ``batch_size`` rows."""
-    frame = known(frame)
-    shard = frame.iloc[_cluster.shard(len(frame))]
-    batches = interaction_dataset(view, shard, _cluster.local_batch(batch_size), seed, counts)
-    return equal_steps(batches, len(frame), batch_size)
+def worker_batches(view: UserView, rows: TrainingRows, part: TrainingPart, batch_size: int, seed: int,
+                   rated: bool = False, counts: np.ndarray | None = None) -> TrainingBatches:
+    """Shuffled training batches of this worker's shard of a part's rows (``rated``: only those with a
+    rating), streamed from disk with the view's user features (``with_user_features``): together, the
+    workers' batches of a step hold about ``batch_size`` rows."""
+    batches = rows.batches(part, rated, _cluster.local_batch(batch_size), seed, _cluster.index, _cluster.workers)
+    batches = batches.map(with_user_features(view, counts), num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    return equal_steps(batches, rows.count(part, rated), batch_size)

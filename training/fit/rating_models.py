@@ -26,6 +26,7 @@ from models.neumf import NeuMF
 from models.ranking import DeepRankingModel, MatrixFactorization, RatingModel
 from training.config import TrainConfig
 from training.data.examples import INFERENCE_BATCH, RatingContext, UserView, interaction_dataset, known
+from training.data.training_rows import TrainingPart
 from training.evaluate.metrics import rating_metrics
 from training.fit import distribute
 from training.fit.distribute import TrainingBatches, worker_batches
@@ -33,7 +34,7 @@ from training.fit.loop import Trained, TrainingCurve, compiled, fit_keras, refit
 
 log = logging.getLogger(__name__)
 
-Part = str  # "fit" (choices on validation are made with it) or "train" (fit + validation: served)
+Part = TrainingPart  # "fit" (choices on validation are made with it) or "train" (fit + validation: served)
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,9 @@ def evaluate_rating_model(model: RatingModel, context: RatingContext,
 
 
 def _ratings_matrix(context: RatingContext, part: Part) -> np.ndarray:
-    frame = known(context.rated(part))
-    return ratings_matrix(frame["user_index"].to_numpy(), frame["item_index"].to_numpy(), frame["rating"].to_numpy(),
-                          len(context.vocab.users), len(context.vocab.items))
+    rows = context.training_rows.columns(part, rated=True)
+    return ratings_matrix(rows["user_row"], rows["item"], rows["rating"], len(context.vocab.users),
+                          len(context.vocab.items))
 
 
 class _Members:
@@ -105,7 +106,8 @@ class _Members:
 
     def interactions(self, batch_size: int) -> Callable[[Part], TrainingBatches]:
         views = {"fit": self.context.fit_view, "train": self.context.train_view}
-        return lambda part: worker_batches(views[part], self.context.rated(part), batch_size, self.config.seed)
+        return lambda part: worker_batches(views[part], self.context.training_rows, part, batch_size,
+                                           self.config.seed, rated=True)
 
     def get(self, name: str) -> Member:
         context, config = self.context, self.config

@@ -49,7 +49,8 @@ def train_retrieval(context: RatingContext, config: RetrievalConfig, seed: int =
 
     tf.keras.utils.set_random_seed(seed)
     fitted = compiled(build, lambda: tf.keras.optimizers.Adam(config.learning_rate))
-    dataset = worker_batches(context.fit_view, context.frames["fit"], config.batch_size, seed, context.counts)
+    dataset = worker_batches(context.fit_view, context.training_rows, "fit", config.batch_size, seed,
+                             counts=context.counts)
     validation_items = context.held_out_items("validation")
     n_items = len(context.vocab.items)
 
@@ -63,8 +64,8 @@ def train_retrieval(context: RatingContext, config: RetrievalConfig, seed: int =
     curve.seconds = time.perf_counter() - started
     model = fitted
     if refit:
-        everything = worker_batches(context.train_view, context.frames["train"], config.batch_size, seed,
-                                    context.counts)
+        everything = worker_batches(context.train_view, context.training_rows, "train", config.batch_size, seed,
+                                    counts=context.counts)
         model = refit_keras(build, lambda: tf.keras.optimizers.Adam(config.learning_rate), everything, curve, seed)
 
     test_items, seen = context.held_out_items("test"), context.train_view.seen
