@@ -49,26 +49,25 @@ def top_columns(scores: np.ndarray, k: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SeenItems:
-    """The columns (items) each row (user) has interacted with, as CSR arrays, with a dense bitmap
-    beside them when it is small enough (``MASK_MAX_CELLS``), else every (row, column) pair as one sorted
-    key: lookups are vectorized over a whole batch either way."""
+    """The columns (items) each row (user) has interacted with, as CSR arrays (each row's columns sorted),
+    with a dense bitmap beside them when it is small enough (``MASK_MAX_CELLS``): lookups are vectorized
+    over a whole batch either way, and without the bitmap they cost 4 bytes a pair, no more."""
 
     indptr: np.ndarray  # (n_rows + 1,) int64
-    indices: np.ndarray  # (nnz,) column numbers
+    indices: np.ndarray  # (nnz,) column numbers, sorted within each row
     n_columns: int
     mask: np.ndarray | None = None  # (n_rows, n_columns) bool
-    keys: np.ndarray | None = None  # (nnz,) sorted row x n_columns + column, where there is no mask
 
     @classmethod
     def from_csr(cls, indptr: np.ndarray, indices: np.ndarray, n_columns: int,
                  mask_max_cells: int = MASK_MAX_CELLS) -> SeenItems:
+        """``indices``: each row's columns, sorted within the row when there is no bitmap."""
         n_rows = len(indptr) - 1
-        rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(indptr))
-        if n_rows * n_columns <= mask_max_cells:
-            mask = np.zeros((n_rows, n_columns), dtype=bool)
-            mask[rows, indices] = True
-            return cls(indptr, indices, n_columns, mask=mask)
-        return cls(indptr, indices, n_columns, keys=np.sort(rows * n_columns + indices))
+        if n_rows * n_columns > mask_max_cells:
+            return cls(indptr, indices, n_columns)
+        mask = np.zeros((n_rows, n_columns), dtype=bool)
+        mask[np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(indptr)), indices] = True
+        return cls(indptr, indices, n_columns, mask=mask)
 
     @classmethod
     def from_pairs(cls, rows: np.ndarray, columns: np.ndarray, n_rows: int, n_columns: int,
@@ -76,10 +75,7 @@ class SeenItems:
         """Row r's columns are the ``columns[i]`` where ``rows[i] == r`` (repeats count once)."""
         keys = np.unique(np.asarray(rows, np.int64) * n_columns + np.asarray(columns, np.int64))
         indptr = np.searchsorted(keys, np.arange(n_rows + 1, dtype=np.int64) * n_columns)
-        indices = (keys % n_columns).astype(np.int32)
-        if n_rows * n_columns > mask_max_cells:
-            return cls(indptr, indices, n_columns, keys=keys)  # already the sorted keys from_csr would make
-        return cls.from_csr(indptr, indices, n_columns, mask_max_cells)
+        return cls.from_csr(indptr, (keys % n_columns).astype(np.int32), n_columns, mask_max_cells)
 
     @classmethod
     def from_lists(cls, lists: Sequence[np.ndarray], n_columns: int,
@@ -87,7 +83,7 @@ class SeenItems:
         """Row r's columns are ``lists[r]``."""
         indptr = np.zeros(len(lists) + 1, dtype=np.int64)
         indptr[1:] = np.cumsum([len(columns) for columns in lists])
-        indices = (np.concatenate([np.asarray(columns, np.int64) for columns in lists]).astype(np.int32)
+        indices = (np.concatenate([np.sort(np.asarray(columns, np.int64)) for columns in lists]).astype(np.int32)
                    if len(lists) else np.zeros(0, np.int32))
         return cls.from_csr(indptr, indices, n_columns, mask_max_cells)
 
@@ -106,11 +102,16 @@ class SeenItems:
         """(B,) rows and (B, n) columns -> (B, n) bool: has the row seen the column?"""
         if self.mask is not None:
             return self.mask[rows[:, np.newaxis], columns]
-        if not len(self.keys):
+        # The batch's pairs as sorted keys (position in the batch x n_columns + column), made for this call
+        # from the rows' CSR segments, so that one searchsorted answers the whole batch.
+        counts = self.counts_of(rows)
+        keys = np.repeat(np.arange(len(rows), dtype=np.int64) * self.n_columns, counts) + \
+            self.indices[range_positions(self.indptr[rows], counts)]
+        if not len(keys):
             return np.zeros(np.shape(columns), dtype=bool)
-        wanted = np.asarray(rows, np.int64)[:, np.newaxis] * self.n_columns + columns
-        found = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
-        return self.keys[found] == wanted
+        wanted = np.arange(len(rows), dtype=np.int64)[:, np.newaxis] * self.n_columns + columns
+        found = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        return keys[found] == wanted
 
     def exclude(self, scores: np.ndarray, rows: np.ndarray) -> None:
         """Set each row's seen columns of a (B, n_columns) score matrix to -inf, in place."""

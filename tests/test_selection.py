@@ -23,17 +23,17 @@ def test_range_positions_concatenate_ranges_and_skip_empty_ones():
 
 def _both_paths(lists, n_columns):
     dense = SeenItems.from_lists(lists, n_columns)
-    keyed = SeenItems.from_lists(lists, n_columns, mask_max_cells=0)  # no bitmap: what large catalogs use
+    keyed = SeenItems.from_lists(lists, n_columns, mask_max_cells=0)  # no bitmap: CSR alone, as large catalogs have
     assert dense.mask is not None and keyed.mask is None
     return dense, keyed
 
 
-def test_seen_lookup_agrees_between_the_bitmap_and_the_sorted_keys():
+def test_seen_lookup_agrees_between_the_bitmap_and_the_csr_arrays_alone():
     users, items = np.array([0, 1, 2, 2]), np.array([[0, 1, 2], [0, 1, 2], [2, 3, 5], [0, 5, 1]])
     expected = [[True, True, False], [False, False, False], [True, False, True], [False, True, False]]
     for seen in _both_paths([np.array([1, 0]), np.array([], np.int64), np.array([5, 2])], 6):  # rows unsorted
         assert seen.contains(users, items).tolist() == expected
-        assert seen.counts.tolist() == [2, 0, 2] and seen.of(0).tolist() == [1, 0]
+        assert seen.counts.tolist() == [2, 0, 2] and seen.of(0).tolist() == [0, 1]
     for seen in _both_paths([np.array([], np.int64)], 3):  # nobody has seen anything
         assert not seen.contains(np.array([0]), np.array([[0, 2]])).any()
 
