@@ -73,7 +73,11 @@ class SeenItems:
     def from_pairs(cls, rows: np.ndarray, columns: np.ndarray, n_rows: int, n_columns: int,
                    mask_max_cells: int = MASK_MAX_CELLS) -> SeenItems:
         """Row r's columns are the ``columns[i]`` where ``rows[i] == r`` (repeats count once)."""
-        keys = np.unique(np.asarray(rows, np.int64) * n_columns + np.asarray(columns, np.int64))
+        keys = np.asarray(rows, np.int64) * n_columns
+        keys += columns
+        keys.sort()  # in place: np.unique would sort a copy
+        if len(keys):
+            keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
         indptr = np.searchsorted(keys, np.arange(n_rows + 1, dtype=np.int64) * n_columns)
         return cls.from_csr(indptr, (keys % n_columns).astype(np.int32), n_columns, mask_max_cells)
 

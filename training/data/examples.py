@@ -131,11 +131,12 @@ def recent_history(user_rows: np.ndarray, items: np.ndarray, ratings: np.ndarray
     """The latest ``history_length`` interactions of each of ``n_users`` users (ties in time keep the
     log's order), built from index arrays: no per-interaction Python object, so it costs a few bytes
     per interaction whatever the ids look like."""
-    order = np.argsort(timestamps, kind="stable")
-    order = order[np.argsort(user_rows[order], kind="stable")]
-    starts = np.searchsorted(user_rows[order], np.arange(n_users + 1))
+    order = np.lexsort((timestamps, user_rows))  # by user, then by time; a stable sort
+    starts = np.zeros(n_users + 1, np.int64)
+    np.cumsum(np.bincount(user_rows, minlength=n_users), out=starts[1:])
     lengths = np.minimum(np.diff(starts), history_length)
     rows = order[range_positions(starts[1:] - lengths, lengths)]  # each user's last `lengths` rows, oldest first
+    del order
     kept_users = np.repeat(np.arange(n_users), lengths)
     values = ratings[rows].astype(np.float64)
     rated = ~np.isnan(values)
@@ -160,6 +161,12 @@ def _indexed(ids: pd.Series, train: np.ndarray) -> tuple[list[str], np.ndarray]:
     return present, lookup[codes]
 
 
+def _all_or_mask(mask: np.ndarray) -> np.ndarray | slice:
+    """``mask``, or every row (a slice: indexing with it gives views, not copies) when it keeps them all, as it
+    does in the training parts, whose ids make the vocabulary."""
+    return slice(None) if mask.all() else mask
+
+
 def _user_view(encoder: FeatureEncoder, columns: pd.DataFrame, timestamps: np.ndarray, users: pd.DataFrame,
                vocab: Vocabularies, history_length: int, rating_range: tuple[float, float]) -> UserView:
     """``columns``: user_index, item_index and rating of the interactions the view sees, at ``timestamps``."""
@@ -167,7 +174,7 @@ def _user_view(encoder: FeatureEncoder, columns: pd.DataFrame, timestamps: np.nd
     encoded = encoder.profile({"user_id": to_tensor(frame["user_id"].to_numpy(object)), "age": frame["age"].to_numpy(),
                                "categories": to_tensor(frame[list(user_feature_columns(frame))].to_numpy(object))})
     user_rows, item_indices = rows_of(columns["user_index"].to_numpy()), columns["item_index"].to_numpy()
-    known_user = user_rows >= 0
+    known_user = _all_or_mask(user_rows >= 0)
     history = recent_history(user_rows[known_user], item_indices[known_user], columns["rating"].to_numpy()[known_user],
                              timestamps[known_user], len(vocab.users), history_length, rating_range)
     # Row 0 stands for unknown users: all features at their padding index.
@@ -175,7 +182,7 @@ def _user_view(encoder: FeatureEncoder, columns: pd.DataFrame, timestamps: np.nd
     for name, tensor in encoded.items():
         values = tensor.numpy()
         profile[name] = np.concatenate([np.zeros_like(values[:1]), values])
-    known_pair = known_user & (item_indices > 0)
+    known_pair = _all_or_mask((user_rows >= 0) & (item_indices > 0))
     seen = SeenItems.from_pairs(user_rows[known_pair], rows_of(item_indices[known_pair]), len(vocab.users),
                                 len(vocab.items))
     return UserView(frame=frame, profile=profile, history=history, seen=seen)
