@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 PADDING_INDEX = 0
-MASK_MAX_CELLS = 200_000_000  # a dense users x items bitmap up to 200 MB; sorted keys above
+MASK_MAX_CELLS = 200_000_000  # a dense users x items bitmap up to 200 MB; the CSR arrays alone above
 
 
 def rows_of(indices: np.ndarray) -> np.ndarray:

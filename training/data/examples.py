@@ -109,7 +109,7 @@ class RatingContext:
 
     def held_out_items(self, part: str) -> SeenItems:
         """User row -> item rows in a held-out part ("validation" or "test"), known users and items only, as
-        sorted keys (12 bytes a pair, no bitmap)."""
+        CSR arrays (4 bytes a pair, no bitmap)."""
         users, items = known_pairs(self.held_out[part])
         return SeenItems.from_pairs(rows_of(users), rows_of(items), len(self.vocab.users), len(self.vocab.items),
                                     mask_max_cells=0)

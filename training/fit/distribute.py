@@ -5,7 +5,8 @@ addresses and this worker's index; ``recsys-train --workers N`` writes them for 
 or plainer variables (``cluster_from_environment``).
 Each worker loads the data and makes the same split, vocabularies and choices (they are deterministic);
 the Keras fits of the rating stage (the two-tower retrieval model and the rating models) run on the
-strategy: each worker feeds its own shard of the training rows (``Cluster.shard``) in batches of its
+strategy: each worker feeds its own shard of the training rows (every ``workers``-th row from its index,
+streamed from disk by ``TrainingRows.batches``; ``Cluster.shard`` for tables in memory) in batches of its
 share of the global batch size, and the gradients of every step are summed across workers, so the
 variables stay equal everywhere and a step learns from as many rows as on one worker. The chief (worker 0) alone
 writes the artifact version.
