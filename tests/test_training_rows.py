@@ -10,6 +10,7 @@ import pytest
 
 from training.data.split import FIT, VALIDATION
 from training.data.training_rows import write_training_rows
+from training.fit.distribute import Cluster
 
 N_ROWS = 1003
 
@@ -23,9 +24,9 @@ def _rows(chunk_rows: int):
     return write_training_rows(users, items, ratings, parts, chunk_rows=chunk_rows), items, ratings, parts
 
 
-def _passes(rows, part, rated, n_passes, seed=7, batch_size=64, shard=0, shards=1) -> list[np.ndarray]:
+def _passes(rows, part, rated, n_passes, seed=7, batch_size=64, shard=slice(None)) -> list[np.ndarray]:
     """The items of each pass (iteration of one dataset), in order; every batch but a pass's last is full."""
-    dataset, passes = rows.batches(part, rated, batch_size, seed, shard, shards), []
+    dataset, passes = rows.batches(part, rated, batch_size, seed, shard), []
     for _ in range(n_passes):
         batches = [batch["item"] for batch in dataset.as_numpy_iterator()]
         assert all(len(batch) == batch_size for batch in batches[:-1]) and 0 < len(batches[-1]) <= batch_size
@@ -63,7 +64,8 @@ def test_several_chunks_are_written_in_one_random_order_so_a_batch_is_a_sample_o
 @pytest.mark.parametrize("chunk_rows", [100_000, 100])
 def test_the_workers_shards_are_disjoint_and_cover_the_part_at_every_pass(chunk_rows):
     rows, items, _, parts = _rows(chunk_rows)
-    by_shard = [_passes(rows, "fit", False, 2, shard=shard, shards=3) for shard in range(3)]
+    workers = [Cluster(workers=3, index=index) for index in range(3)]
+    by_shard = [_passes(rows, "fit", False, 2, shard=worker.shard(rows.count("fit"))) for worker in workers]
     for shards in zip(*by_shard, strict=True):
         assert max(len(shard) for shard in shards) - min(len(shard) for shard in shards) <= 1
         assert np.array_equal(np.sort(np.concatenate(shards)), items[parts == FIT])

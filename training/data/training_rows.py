@@ -51,20 +51,21 @@ class TrainingRows:
         chunks = [self._chunk(reader, index, part, rated) for index in range(len(self.selected[part, rated]))]
         return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in ROW_SIGNATURE}
 
-    def batches(self, part: TrainingPart, rated: bool, batch_size: int, seed: int, shard: int = 0,
-                shards: int = 1) -> tf.data.Dataset:
+    def batches(self, part: TrainingPart, rated: bool, batch_size: int, seed: int,
+                shard: slice = slice(None)) -> tf.data.Dataset:
         """Shuffled batches of ``user_row``, ``item`` and ``rating`` of a part (``rated``: only rows with a
-        rating), a new order at each pass. ``shard`` of ``shards``: every ``shards``-th row of the part from
-        row ``shard`` on in the file's order, so the shards are disjoint and cover the part."""
+        rating), a new order at each pass. ``shard``: the rows of the part, in the file's order, that this
+        worker takes (``Cluster.shard``, a slice with a step), taken chunk by chunk."""
         before = np.concatenate([[0], np.cumsum(self.selected[part, rated])[:-1]])
+        first, step = shard.start or 0, shard.step or 1
 
         def one_pass(pass_seed: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
             reader, held = pq.ParquetFile(self.path), None
             for index in np.random.default_rng(pass_seed.astype(np.uint64)).permutation(len(before)):
                 rows = self._chunk(reader, index, part, rated)
-                rows = {name: values[(shard - before[index]) % shards::shards] for name, values in rows.items()}
-                # The same seed as a whole-part shuffle for the first chunk: a part of one chunk is shuffled
-                # as it was before the rows were streamed.
+                rows = {name: values[(first - before[index]) % step::step] for name, values in rows.items()}
+                # Chunk 0 (in the file's order) is shuffled with the seed of a whole-part shuffle, so a part
+                # of one chunk is shuffled as it was before the rows were streamed.
                 order = tf.random.experimental.stateless_shuffle(
                     tf.range(len(rows["item"]), dtype=tf.int64), seed=pass_seed + np.array([0, index])).numpy()
                 rows = {name: values[order] for name, values in rows.items()}

@@ -163,6 +163,6 @@ def worker_batches(view: UserView, rows: TrainingRows, part: TrainingPart, batch
     """Shuffled training batches of this worker's shard of a part's rows (``rated``: only those with a
     rating), streamed from disk with the view's user features (``with_user_features``): together, the
     workers' batches of a step hold about ``batch_size`` rows."""
-    batches = rows.batches(part, rated, _cluster.local_batch(batch_size), seed, _cluster.index, _cluster.workers)
+    batches = rows.batches(part, rated, _cluster.local_batch(batch_size), seed, _cluster.shard(rows.count(part, rated)))
     batches = batches.map(with_user_features(view, counts), num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
     return equal_steps(batches, rows.count(part, rated), batch_size)
