@@ -1,6 +1,7 @@
 """The two training stages, shared by ``recsys-train`` and the quality benchmark.
 
-index_ratings: split rating data and index it once (ids -> int32 columns).
+split_log: split rating data and index it once (ids -> int32 columns); index_ratings: that and the rating
+context built from the indexed columns.
 rating_stage: train the candidate sources (two-tower retrieval, EASE, the user autoencoders) and the
 rating models, choose the two-stage order on validation, evaluate everything beside the baselines on
 the test part.
@@ -19,7 +20,7 @@ from models.item_item import SERVE_MAX_ITEMS
 from models.two_stage import Mix, TwoStage
 from training.config import TrainConfig, as_json
 from training.data.dataset import RatingData, SessionData
-from training.data.examples import RatingContext, prepare_ratings
+from training.data.examples import IndexedLog, RatingContext, index_log, rating_context
 from training.data.sequences import SequenceProtocol, SequenceSplit, split_sequences
 from training.data.split import RatingSplit, split_ratings
 from training.evaluate.metrics import evaluate_retrieval
@@ -79,12 +80,18 @@ def two_stage_name(mix: Mix, autoencoder_kind: str | None = None) -> str:
     return f"two_stage ({mix.describe(f'Mult-{autoencoder_kind.upper()}' if autoencoder_kind else 'autoencoder')})"
 
 
-def index_ratings(ratings: RatingData, config: TrainConfig) -> tuple[RatingSplit, RatingContext]:
-    """The held-out split of the log and its indexed columns: all that ``rating_stage`` reads of the log, so
-    that a caller can let the loaded log (its string ids) go before training."""
+def split_log(ratings: RatingData, config: TrainConfig) -> tuple[RatingSplit, IndexedLog]:
+    """The held-out split of the log and its indexed columns: all that is read of the log, so that a caller
+    can let the loaded log (its string ids) go before the rating context is built from them."""
     split = split_ratings(ratings, config.split, seed=config.seed)
     log.info("rating split %s", split.describe())
-    return split, prepare_ratings(ratings, split, config.history_length)
+    return split, index_log(ratings, split)
+
+
+def index_ratings(ratings: RatingData, config: TrainConfig) -> tuple[RatingSplit, RatingContext]:
+    """``split_log`` and the rating context: what ``rating_stage`` trains from."""
+    split, indexed = split_log(ratings, config)
+    return split, rating_context(indexed, split, ratings, config.history_length)
 
 
 def rating_stage(split: RatingSplit, context: RatingContext, rating_range: tuple[float, float],

@@ -50,10 +50,11 @@ def run(config: TrainConfig, artifacts: Path, version: str | None = None, publis
 
 def _run(config: TrainConfig, artifacts: Path | None, version: str | None, publish_anyway: bool) -> Path | None:
     # Heavy imports here, not at module level, so `recsys-train --help` and bad arguments answer at once.
+    from training.data.examples import rating_context
     from training.evaluate.report import markdown, plot_metrics, plot_training_curves, summary
     from training.export.artifact import ExportBundle, export_version, new_version_name
     from training.fit import distribute
-    from training.pipeline import index_ratings, rating_stage, session_stage
+    from training.pipeline import rating_stage, session_stage, split_log
 
     started = time.perf_counter()
     return_freed_blocks()  # before the log's arrays: the peaks then count what is alive
@@ -72,9 +73,13 @@ def _run(config: TrainConfig, artifacts: Path | None, version: str | None, publi
     rating_description = {**ratings.describe(), "fingerprint": fingerprint(ratings.all_interactions())}
     log.info("ratings: %s; sessions: %s", _sizes(rating_description), _sizes(sessions.describe()))
     stage.begin("rating models: two-tower retrieval, ranking blend, baselines")
-    split, context = index_ratings(ratings, config)
-    # From here on the indexed columns stand for the log: let its string ids go (~40 bytes a rating).
+    split, indexed = split_log(ratings, config)
+    # From here on the indexed columns stand for the log: let its string ids go (~40 bytes a rating) before
+    # the user views, the peak of indexing, are built.
     ratings = replace(ratings, interactions=ratings.interactions.iloc[:0].copy(), test_interactions=None)
+    release_free_pages()
+    context = rating_context(indexed, split, ratings, config.history_length)
+    del indexed  # the context holds what training reads: the per-row columns go
     release_free_pages()
     rating = rating_stage(split, context, ratings.rating_range, config)
     # The session model recommends only items that the rest of the service serves.

@@ -188,19 +188,33 @@ def _user_view(encoder: FeatureEncoder, columns: pd.DataFrame, timestamps: np.nd
     return UserView(frame=frame, profile=profile, history=history, seen=seen)
 
 
-def prepare_ratings(data: RatingData, split: RatingSplit, history_length: int = 50,
-                    chunk_rows: int = CHUNK_ROWS) -> RatingContext:
-    """Index the log once (ids -> vocabulary indices, from the training part only): the training rows go
-    to disk (``TrainingRows``, in chunks of ``chunk_rows``), the held-out parts stay as int32 and float32
-    columns, 12 bytes a row, with no copy of the string ids."""
+@dataclass(frozen=True)
+class IndexedLog:
+    """The log as vocabulary indices (ids -> int32, from the training part only): all that the rating context
+    is built from, 20 bytes a row, so the loaded log and its string ids can go before it is."""
+
+    vocab: Vocabularies
+    columns: pd.DataFrame  # user_index, item_index (int32, 0: not in training) and rating (float32), every row
+    timestamps: np.ndarray  # (rows,) int64
+
+
+def index_log(data: RatingData, split: RatingSplit) -> IndexedLog:
     log = data.all_interactions()
     train = split.mask("train")
     user_ids, user_index = _indexed(log["user_id"], train)
     item_ids, item_index = _indexed(log["item_id"], train)
-    vocab = build_vocabularies(user_ids, item_ids, data.items, data.users)
     columns = pd.DataFrame({"user_index": user_index, "item_index": item_index,
                             "rating": log["rating"].to_numpy(np.float32)})
-    del user_index, item_index
+    return IndexedLog(build_vocabularies(user_ids, item_ids, data.items, data.users), columns,
+                      log["timestamp"].to_numpy())
+
+
+def rating_context(indexed: IndexedLog, split: RatingSplit, data: RatingData, history_length: int = 50,
+                   chunk_rows: int = CHUNK_ROWS) -> RatingContext:
+    """What the rating models learn and are scored from: the training rows go to disk (``TrainingRows``, in
+    chunks of ``chunk_rows``), the held-out parts stay as int32 and float32 columns, 12 bytes a row. Of
+    ``data`` only the user and item tables and the rating range are read, not the log."""
+    vocab, columns, train = indexed.vocab, indexed.columns, split.mask("train")
     held_out = {part: columns[split.mask(part)].reset_index(drop=True) for part in ("validation", "test")}
     training = columns[train]
     training_rows = write_training_rows(*(training[name].to_numpy() for name in columns), split.parts[train],
@@ -209,9 +223,8 @@ def prepare_ratings(data: RatingData, split: RatingSplit, history_length: int = 
     counts[0] = 0.0
     del training
     encoder = FeatureEncoder(vocab)
-    timestamps = log["timestamp"].to_numpy()
-    views = {part: _user_view(encoder, columns[split.mask(part)], timestamps[split.mask(part)], data.users, vocab,
-                              history_length, data.rating_range) for part in ("fit", "train")}
+    views = {part: _user_view(encoder, columns[split.mask(part)], indexed.timestamps[split.mask(part)], data.users,
+                              vocab, history_length, data.rating_range) for part in ("fit", "train")}
     return RatingContext(
         vocab=vocab,
         item_tables=item_feature_tables(vocab, data.items),
@@ -219,10 +232,16 @@ def prepare_ratings(data: RatingData, split: RatingSplit, history_length: int = 
         fit_view=views["fit"],
         train_view=views["train"],
         counts=counts,
-        mean_rating=float(log["rating"][split.mask("fit")].mean()),
+        mean_rating=float(columns["rating"][split.mask("fit")].mean()),
         training_rows=training_rows,
         held_out=held_out,
     )
+
+
+def prepare_ratings(data: RatingData, split: RatingSplit, history_length: int = 50,
+                    chunk_rows: int = CHUNK_ROWS) -> RatingContext:
+    """``index_log`` then ``rating_context``, for a caller that keeps the log anyway."""
+    return rating_context(index_log(data, split), split, data, history_length, chunk_rows)
 
 
 # Users (or rows) per inference call. A model reading histories makes a few (batch, history_length, id_dim)
