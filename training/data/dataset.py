@@ -24,7 +24,8 @@ class DataFormatError(ValueError):
 class RatingData:
     """Explicit feedback with optional side information.
 
-    interactions: ``user_id`` (str), ``item_id`` (str), ``rating`` (float), ``timestamp`` (int64, Unix s).
+    interactions: ``user_id`` (str), ``item_id`` (str), ``rating`` (float), ``timestamp`` (int64, Unix s); the
+        ids may be categoricals of str with sorted categories (the Parquet loader's, for large logs).
     items: one row per item: ``item_id`` (str), ``title`` (str), ``genres`` (list[str]); may be empty.
     users: one row per user: ``user_id`` (str), ``age`` (float, NaN if unknown), then any categorical
         feature columns (str, "" if unknown; MovieLens and the synthetic data have ``gender`` and
