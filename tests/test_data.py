@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from training.data.dataset import DataFormatError, RatingData
+from training.data.examples import index_log
 from training.data.loaders import (
     ML100K_GENRES,
     load_diginetica,
@@ -22,6 +24,7 @@ from training.data.loaders import (
     load_sessions_csv,
     sessions_from_ratings,
 )
+from training.data.split import split_ratings
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DIGINETICA_HEADERS = (
@@ -147,6 +150,25 @@ def test_ratings_parquet_is_read_in_batches_into_the_canonical_frame(tmp_path: P
         "timestamp": [1_700_000_060, 1_700_000_120, 1_700_000_180]}
     assert data.rating_range == (1.0, 5.0)
     assert any("1 repeated ratings of 1 (user, item) pairs merged" in note for note in data.notes), data.notes
+
+
+def test_ratings_parquet_ids_are_categoricals_that_behave_as_the_csv_loaders_text(tmp_path: Path) -> None:
+    """Dictionary-encoded ids (each distinct id's text once) give what text ids give: the same rows, ordering
+    by id (session sequences), vocabularies and indexed columns."""
+    rows = pd.DataFrame({"user_id": ["u2", "u10", "u1", "u10", "u2", "u1"], "item_id": ["b", "a", "c", "b", "a", "b"],
+                         "rating": [4.0, 2.0, 5.0, 1.0, 3.0, 4.0], "timestamp": [5, 3, 3, 1, 2, 7]})
+    rows.to_csv(tmp_path / "r.csv", index=False)
+    rows.to_parquet(tmp_path / "r.parquet", index=False)
+    text, coded = load_ratings_csv(tmp_path / "r.csv"), load_ratings_parquet(tmp_path / "r.parquet", batch_rows=4)
+    assert all(isinstance(coded.interactions[name].dtype, pd.CategoricalDtype) for name in ("user_id", "item_id"))
+    assert coded.interactions.astype({"user_id": str, "item_id": str}).equals(text.interactions)
+    assert sessions_from_ratings(coded).clicks.astype({"session_id": str, "item_id": str}).equals(
+        sessions_from_ratings(text).clicks)
+    split = split_ratings(text, seed=1)
+    assert np.array_equal(split_ratings(coded, seed=1).parts, split.parts)
+    by_text, by_code = index_log(text, split), index_log(coded, split)
+    assert by_code.vocab.users == by_text.vocab.users == ("u1", "u10", "u2")
+    assert by_code.vocab.items == by_text.vocab.items and by_code.columns.equals(by_text.columns)
 
 
 def test_ratings_parquet_names_the_problem_and_the_row(tmp_path: Path) -> None:
