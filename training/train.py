@@ -74,8 +74,8 @@ def _run(config: TrainConfig, artifacts: Path | None, version: str | None, publi
     log.info("ratings: %s; sessions: %s", _sizes(rating_description), _sizes(sessions.describe()))
     stage.begin("rating models: two-tower retrieval, ranking blend, baselines")
     split, indexed = split_log(ratings, config)
-    # From here on the indexed columns stand for the log: let its string ids go (~40 bytes a rating) before
-    # the user views, the peak of indexing, are built.
+    # From here on the indexed columns stand for the log: let it go (20 to 40 bytes a rating, as its ids are
+    # dictionary-encoded or text) before the user views, the peak of indexing, are built.
     ratings = replace(ratings, interactions=ratings.interactions.iloc[:0].copy(), test_interactions=None)
     release_free_pages()
     context = rating_context(indexed, split, ratings, config.history_length)
