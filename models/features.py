@@ -103,6 +103,19 @@ def _masked_mean(vectors: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(vectors * weights, axis=-2) / tf.maximum(tf.reduce_sum(weights, axis=-2), 1.0)
 
 
+def _pooled_lookup(embedding: tf.keras.layers.Embedding, ids: tf.Tensor, mask: tf.Tensor,
+                   weights: tf.Tensor | None = None) -> tf.Tensor:
+    """Sum over each row of ``embedding(ids)`` (B, H) -> (B, d) where ``mask`` (B, H) is true, each vector
+    times its ``weights`` entry if given. Only the true entries are looked up: a history padded to H items
+    costs what it holds, not B x H lookups (at 40 ratings a user and H = 200, a fifth of the memory and work;
+    the gradient is as sparse)."""
+    positions = tf.where(mask)  # (N, 2), row by row
+    vectors = embedding(tf.gather_nd(ids, positions))  # (N, d)
+    if weights is not None:
+        vectors *= tf.gather_nd(weights, positions)[:, tf.newaxis]
+    return tf.math.unsorted_segment_sum(vectors, positions[:, 0], num_segments=tf.shape(ids, out_type=tf.int64)[0])
+
+
 class UserEncoder(tf.keras.layers.Layer):
     """User indices -> (B, d): id embedding, demographics, and the mean embedding of recent items.
 
@@ -148,18 +161,15 @@ class UserEncoder(tf.keras.layers.Layer):
         mask = recent > 0
         if exclude_item is not None:
             mask &= recent != exclude_item[:, tf.newaxis]
+        counts = tf.maximum(tf.reduce_sum(tf.cast(mask, tf.float32), axis=1, keepdims=True), 1.0)  # (B, 1)
         if self.config.use_history:
-            parts.append(_masked_mean(self.history_embedding(recent), mask))
+            parts.append(_pooled_lookup(self.history_embedding, recent, mask) / counts)
         if self.config.use_history_ratings:
             # Like the rated-item term of Koren's NSVD/SVD++ family, but with the ratings themselves:
             # items the user rated above their own mean pull one way, below it the other.
             ratings = features["recent_ratings"]
-            weights = tf.cast(mask, tf.float32)
-            user_mean = tf.reduce_sum(ratings * weights, axis=1, keepdims=True) / tf.maximum(
-                tf.reduce_sum(weights, axis=1, keepdims=True), 1.0)
-            offsets = (ratings - user_mean) * weights  # (B, H)
-            parts.append(tf.reduce_sum(self.rated_embedding(recent) * offsets[..., tf.newaxis], axis=1)
-                         / tf.sqrt(tf.maximum(tf.reduce_sum(weights, axis=1, keepdims=True), 1.0)))
+            user_mean = tf.reduce_sum(tf.where(mask, ratings, 0.0), axis=1, keepdims=True) / counts
+            parts.append(_pooled_lookup(self.rated_embedding, recent, mask, ratings - user_mean) / tf.sqrt(counts))
         return tf.concat(parts, axis=-1)
 
 

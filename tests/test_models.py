@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from models.features import EncoderConfig, UserEncoder
 from models.gru4rec import GRU4Rec, GRU4RecConfig, bpr_max_loss, cross_entropy_loss
 
 
@@ -33,6 +34,25 @@ def test_training_curves_are_recorded_and_every_served_model_was_refit(trained_r
         assert 1 <= curve["best_epoch"] <= len(curve["loss"])
         assert all(np.isfinite(curve["loss"]))
         assert curve["refit_seconds"] > 0  # retrained on fit + validation for best_epoch epochs
+
+
+def test_user_encoder_pools_the_history_items_alone_without_the_excluded_one():
+    config = EncoderConfig(id_dim=4, use_user_id=False, use_user_features=False, use_age=False,
+                           use_history_ratings=True)
+    encoder = UserEncoder({"items": 8, "user_features": 0}, config)
+    recent = np.array([[3, 5, 2, 0, 0], [0, 0, 0, 0, 0], [7, 7, 1, 4, 0]])  # 0 pads
+    ratings = np.array([[4.0, 2.0, 3.0, 0.0, 0.0], [0.0] * 5, [5.0, 1.0, 3.0, 2.0, 0.0]], dtype=np.float32)
+    exclude = np.array([5, 1, 6])  # the target is left out of its own history; row 1 has none
+    pooled = encoder({"recent_items": tf.constant(recent), "recent_ratings": tf.constant(ratings)},
+                     exclude_item=tf.constant(exclude)).numpy()
+
+    history, rated = encoder.history_embedding.embeddings.numpy(), encoder.rated_embedding.embeddings.numpy()
+    for row in range(3):
+        kept = (recent[row] > 0) & (recent[row] != exclude[row])
+        items, offsets = recent[row][kept], ratings[row][kept] - ratings[row][kept].mean() if kept.any() else 0
+        expected_mean = history[items].mean(axis=0) if kept.any() else np.zeros(4)
+        expected_rated = (rated[items] * np.atleast_1d(offsets)[:, None]).sum(axis=0) / np.sqrt(max(kept.sum(), 1))
+        np.testing.assert_allclose(pooled[row], np.concatenate([expected_mean, expected_rated]), rtol=1e-5, atol=1e-6)
 
 
 def _gru(**overrides):
