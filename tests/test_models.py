@@ -49,10 +49,13 @@ def test_user_encoder_pools_the_history_items_alone_without_the_excluded_one():
     history, rated = encoder.history_embedding.embeddings.numpy(), encoder.rated_embedding.embeddings.numpy()
     for row in range(3):
         kept = (recent[row] > 0) & (recent[row] != exclude[row])
-        items, offsets = recent[row][kept], ratings[row][kept] - ratings[row][kept].mean() if kept.any() else 0
-        expected_mean = history[items].mean(axis=0) if kept.any() else np.zeros(4)
-        expected_rated = (rated[items] * np.atleast_1d(offsets)[:, None]).sum(axis=0) / np.sqrt(max(kept.sum(), 1))
-        np.testing.assert_allclose(pooled[row], np.concatenate([expected_mean, expected_rated]), rtol=1e-5, atol=1e-6)
+        if not kept.any():  # no history: both terms are zero
+            np.testing.assert_allclose(pooled[row], np.zeros(8), rtol=1e-5, atol=1e-6)
+            continue
+        items, offsets = recent[row][kept], ratings[row][kept] - ratings[row][kept].mean()
+        expected = np.concatenate([history[items].mean(axis=0),
+                                   (rated[items] * offsets[:, None]).sum(axis=0) / np.sqrt(len(items))])
+        np.testing.assert_allclose(pooled[row], expected, rtol=1e-5, atol=1e-6)
 
 
 def _gru(**overrides):
